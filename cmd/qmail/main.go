@@ -1,0 +1,123 @@
+// Command qmail is goqmail's one multi-call binary. It runs the program
+// it is named as (bin/qmail-smtpd is a link to it) or the one named by
+// its first argument ("qmail qmail-smtpd ..."); "qmail help" lists them.
+//
+// A copy running setuid or setgid (bin/qmail-queue in a root-mode
+// install) runs qmail-queue and nothing else, whatever its argv[0] and
+// environment say: a setuid program must not let its caller choose what
+// it does.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"goqmail/internal/prog"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	home := homeFromExecutable()
+	if os.Getuid() != os.Geteuid() || os.Getgid() != os.Getegid() {
+		ctx := &prog.Context{
+			Args:   []string{"qmail-queue"},
+			Home:   home,
+			Stdin:  os.Stdin,
+			Stdout: os.Stdout,
+			Stderr: os.Stderr,
+			Files:  []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		}
+		return setuidQueue(ctx)
+	}
+	args := os.Args
+	name := filepath.Base(args[0])
+	if _, ok := programs[name]; !ok {
+		if len(args) < 2 {
+			usage(os.Stderr)
+			return 100
+		}
+		args = args[1:]
+		name = args[0]
+	}
+	switch name {
+	case "help", "-h", "--help":
+		usage(os.Stdout)
+		return 0
+	}
+	main, ok := programs[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "qmail: fatal: no program named %s (qmail help lists them)\n", name)
+		return 100
+	}
+	args[0] = name
+	ctx := &prog.Context{
+		Args:   args,
+		Env:    os.Environ(),
+		Home:   home,
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+		Files:  openFiles(),
+	}
+	return main.run(ctx)
+}
+
+// openFiles returns descriptors 0-9 for the programs that use raw
+// descriptors (qmail-send's spawner pipes, qmail-queue's envelope).
+func openFiles() []*os.File {
+	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	for fd := 3; fd <= 9; fd++ {
+		files = append(files, os.NewFile(uintptr(fd), fmt.Sprintf("fd%d", fd)))
+	}
+	return files
+}
+
+// homeFromExecutable finds qmail's home: the folder holding the bin/
+// folder this binary sits in.
+func homeFromExecutable() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "/var/qmail"
+	}
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
+	}
+	return filepath.Dir(filepath.Dir(exe))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: qmail PROGRAM [ARGS...], or run as PROGRAM through a link in bin/")
+	fmt.Fprintln(w, "programs:")
+	names := make([]string, 0, len(programs))
+	for n := range programs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-18s %s\n", n, programs[n].help)
+	}
+}
+
+type entry struct {
+	run  prog.Main
+	help string
+}
+
+// Names lists the programs this binary runs, for install's links.
+func names() []string {
+	var out []string
+	for n := range programs {
+		if !strings.HasPrefix(n, "-") {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

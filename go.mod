@@ -1,0 +1,3 @@
+module goqmail
+
+go 1.26
