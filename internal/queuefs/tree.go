@@ -1,0 +1,63 @@
+package queuefs
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+// MakeTree creates an empty queue folder at dir with every subfolder and
+// lock file, owned by the caller, with qmail's modes. install sets owners
+// afterwards; tests use it as it is.
+func MakeTree(dir string) error {
+	mk := func(p string, mode os.FileMode) error {
+		if err := os.MkdirAll(p, mode); err != nil {
+			return err
+		}
+		return os.Chmod(p, mode)
+	}
+	if err := mk(dir, 0o750); err != nil {
+		return err
+	}
+	for _, d := range []struct {
+		name string
+		mode os.FileMode
+	}{{"pid", 0o700}, {"intd", 0o700}, {"todo", 0o750}, {"bounce", 0o700}, {"lock", 0o750}} {
+		if err := mk(filepath.Join(dir, d.name), d.mode); err != nil {
+			return err
+		}
+	}
+	for _, d := range []struct {
+		name string
+		mode os.FileMode
+	}{{"mess", 0o750}, {"info", 0o700}, {"local", 0o700}, {"remote", 0o700}} {
+		if err := mk(filepath.Join(dir, d.name), d.mode); err != nil {
+			return err
+		}
+		for i := 0; i < Split; i++ {
+			if err := mk(filepath.Join(dir, d.name, strconv.Itoa(i)), d.mode); err != nil {
+				return err
+			}
+		}
+	}
+	lock := filepath.Join(dir, "lock")
+	if _, err := os.Stat(filepath.Join(lock, "tcpto")); os.IsNotExist(err) {
+		if err := os.WriteFile(filepath.Join(lock, "tcpto"), make([]byte, 1024), 0o644); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(lock, "sendmutex")); os.IsNotExist(err) {
+		if err := os.WriteFile(filepath.Join(lock, "sendmutex"), nil, 0o600); err != nil {
+			return err
+		}
+	}
+	trig := filepath.Join(lock, "trigger")
+	if _, err := os.Lstat(trig); os.IsNotExist(err) {
+		if err := syscall.Mkfifo(trig, 0o622); err != nil {
+			return err
+		}
+		return os.Chmod(trig, 0o622)
+	}
+	return nil
+}

@@ -1,0 +1,377 @@
+package send
+
+import (
+	"bufio"
+	"container/heap"
+	"errors"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"strings"
+	"time"
+
+	"goqmail/internal/addr"
+	"goqmail/internal/queuefs"
+	"goqmail/internal/spawnproto"
+)
+
+var chanNames = [2]string{"local", "remote"}
+
+// skip is the retry schedule's step: attempts at birth + (k*skip)^2
+// seconds, 10 for local and 20 for remote deliveries (spec §3.6).
+var skip = [2]float64{10, 20}
+
+// msgChan is the state of one message's local or remote file.
+type msgChan struct {
+	retry       time.Time // when the next pass may start
+	inPass      bool
+	recs        []queuefs.Record
+	next        int // next record to start
+	outstanding int // deliveries in flight
+	numtodo     int // records not yet marked done in this pass
+	dying       bool
+	heapIndex   int
+}
+
+// delivery is one recipient handed to a spawner.
+type delivery struct {
+	m     *message
+	rec   int
+	recip string
+	num   int
+}
+
+// channel is the local or the remote side of the scheduler.
+type channel struct {
+	idx     int
+	w       io.Writer // commands to the spawner
+	r       *bufio.Reader
+	limit   int
+	used    int
+	slots   []*delivery
+	free    []int
+	waiting msgHeap
+	active  []*message
+	buf     []byte
+}
+
+func newChannel(idx, limit int, w io.Writer, r *bufio.Reader) *channel {
+	ch := &channel{idx: idx, w: w, r: r, limit: limit, slots: make([]*delivery, limit)}
+	for i := limit - 1; i >= 0; i-- {
+		ch.free = append(ch.free, i)
+	}
+	ch.waiting.idx = idx
+	return ch
+}
+
+// schedule puts a message's channel file in line for its next pass.
+func (ch *channel) schedule(m *message) {
+	heap.Push(&ch.waiting, m)
+}
+
+// resort restores heap order after retry times changed (ALRM).
+func (ch *channel) resort() { heap.Init(&ch.waiting) }
+
+func (ch *channel) nextDue() (time.Time, bool) {
+	if ch.limit == 0 || len(ch.waiting.m) == 0 {
+		return time.Time{}, false
+	}
+	return ch.waiting.m[0].chans[ch.idx].retry, true
+}
+
+// nextRetry is qmail's schedule: birth + (isqrt(now-birth) + skip)^2.
+func nextRetry(birth, now time.Time, c int) time.Time {
+	age := now.Sub(birth).Seconds()
+	if age < 0 {
+		age = 0
+	}
+	n := math.Floor(math.Sqrt(math.Floor(age))) + skip[c]
+	return birth.Add(time.Duration(n*n) * time.Second)
+}
+
+// startDeliveries fills free slots of channel c.
+func (s *sender) startDeliveries(c int, now time.Time) {
+	ch := s.ch[c]
+	for ch.used < ch.limit && !s.lostConn {
+		if m := ch.nextActive(); m != nil {
+			s.startDelivery(c, m)
+			continue
+		}
+		if len(ch.waiting.m) == 0 || ch.waiting.m[0].chans[c].retry.After(now) {
+			return
+		}
+		m := heap.Pop(&ch.waiting).(*message)
+		s.startPass(c, m, now)
+	}
+}
+
+// nextActive returns a message in a pass with a record left to start.
+func (ch *channel) nextActive() *message {
+	for _, m := range ch.active {
+		mc := m.chans[ch.idx]
+		for mc.next < len(mc.recs) && mc.recs[mc.next].Done {
+			mc.next++
+		}
+		if mc.next < len(mc.recs) {
+			return m
+		}
+	}
+	return nil
+}
+
+// startPass reads a channel file and starts walking it.
+func (s *sender) startPass(c int, m *message, now time.Time) {
+	mc := m.chans[c]
+	p := s.q.Chan(c == 1, m.num)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			m.chans[c] = nil
+			s.messageMaybeDone(m)
+			return
+		}
+		s.logf("warning: unable to open %s\n", s.rel(p))
+		mc.retry = now.Add(retryTrouble)
+		s.ch[c].schedule(m)
+		return
+	}
+	recs, err := queuefs.ParseChan(data)
+	if err != nil {
+		s.logf("warning: unknown record type in %s!\n", s.rel(p))
+	}
+	mc.recs = recs
+	mc.next = 0
+	mc.numtodo = 0
+	for _, r := range recs {
+		if !r.Done {
+			mc.numtodo++
+		}
+	}
+	mc.retry = nextRetry(m.birth, now, c)
+	mc.dying = now.Sub(m.birth) > s.lifetime
+	if err != nil {
+		// Keep what parsed; try the file again later rather than lose it.
+		mc.numtodo++
+	}
+	mc.inPass = true
+	s.ch[c].active = append(s.ch[c].active, m)
+	s.maybeEndPass(c, m)
+}
+
+func (s *sender) startDelivery(c int, m *message) {
+	ch := s.ch[c]
+	mc := m.chans[c]
+	rec := mc.recs[mc.next]
+	mc.next++
+	slot := ch.free[len(ch.free)-1]
+	ch.free = ch.free[:len(ch.free)-1]
+	s.delnum++
+	d := &delivery{m: m, rec: mc.next - 1, recip: rec.Addr, num: s.delnum}
+	ch.slots[slot] = d
+	ch.used++
+	mc.outstanding++
+	ch.buf = spawnproto.AppendCommand(ch.buf[:0], spawnproto.Command{
+		Slot: slot, Message: queuefs.Sub(m.num), Sender: verp(m.sender, rec.Addr), Recipient: rec.Addr,
+	})
+	s.logf("starting delivery %d: msg %d to %s %s\n", d.num, m.num, chanNames[c], addr.LogSafe(rec.Addr))
+	s.logStatus()
+	if _, err := ch.w.Write(ch.buf); err != nil {
+		s.lostSpawn()
+	}
+}
+
+func (s *sender) lostSpawn() {
+	if !s.lostConn {
+		s.logf("alert: oh no! lost spawn connection! dying...\n")
+	}
+	s.lostConn = true
+	s.exitasap = true
+}
+
+// verp expands a "-@[]" sender for one recipient (spec §3.4).
+func verp(sender, recip string) string {
+	if !strings.HasSuffix(sender, "-@[]") {
+		return sender
+	}
+	rl, rd, ok := addr.Split(recip)
+	if !ok {
+		return sender
+	}
+	base := strings.TrimSuffix(sender, "-@[]")
+	sl, sd, ok := addr.Split(base)
+	if !ok {
+		return sender
+	}
+	return sl + rl + "=" + rd + "@" + sd
+}
+
+const dyingText = "I'm not going to try again; this message has been in the queue too long.\n"
+
+func (s *sender) handleReport(r report) {
+	if r.lost {
+		s.lostSpawn()
+		return
+	}
+	ch := s.ch[r.ch]
+	if r.rep.Slot < 0 || r.rep.Slot >= len(ch.slots) || ch.slots[r.rep.Slot] == nil {
+		s.logf("warning: internal error: delivery report out of range\n")
+		return
+	}
+	d := ch.slots[r.rep.Slot]
+	ch.slots[r.rep.Slot] = nil
+	ch.free = append(ch.free, r.rep.Slot)
+	ch.used--
+	m := d.m
+	mc := m.chans[r.ch]
+	mc.outstanding--
+	status, text := r.rep.Status, r.rep.Text
+	if status == 'Z' && mc.dying {
+		status = 'D'
+		if text != "" && !strings.HasSuffix(text, "\n") {
+			text += "\n"
+		}
+		text += dyingText
+	}
+	switch status {
+	case 'K':
+		s.logf("delivery %d: success: %s\n", d.num, addr.LogSafe(text))
+		s.markDone(r.ch, m, d.rec)
+	case 'Z':
+		s.logf("delivery %d: deferral: %s\n", d.num, addr.LogSafe(text))
+	case 'D':
+		s.logf("delivery %d: failure: %s\n", d.num, addr.LogSafe(text))
+		if err := s.appendBounce(m, d.recip, text); err != nil {
+			s.logf("alert: unable to append to bounce message; HELP! will try again later\n")
+		} else {
+			s.markDone(r.ch, m, d.rec)
+		}
+	default:
+		s.logf("delivery %d: report mangled, will defer\n", d.num)
+	}
+	s.logStatus()
+	s.maybeEndPass(r.ch, m)
+}
+
+// markDone overwrites a record's T with D.
+func (s *sender) markDone(c int, m *message, rec int) {
+	mc := m.chans[c]
+	mc.numtodo--
+	mc.recs[rec].Done = true
+	p := s.q.Chan(c == 1, m.num)
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteAt([]byte{'D'}, mc.recs[rec].Offset)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		s.logf("warning: trouble marking %s; message will be delivered twice!\n", s.rel(p))
+	}
+}
+
+// maybeEndPass ends a pass once every record was started and answered.
+func (s *sender) maybeEndPass(c int, m *message) {
+	mc := m.chans[c]
+	if mc == nil || !mc.inPass || mc.outstanding > 0 {
+		return
+	}
+	for mc.next < len(mc.recs) && mc.recs[mc.next].Done {
+		mc.next++
+	}
+	if mc.next < len(mc.recs) {
+		return
+	}
+	ch := s.ch[c]
+	for i, a := range ch.active {
+		if a == m {
+			ch.active = append(ch.active[:i], ch.active[i+1:]...)
+			break
+		}
+	}
+	mc.inPass = false
+	mc.recs = nil
+	if mc.numtodo > 0 || s.lostConn {
+		ch.schedule(m)
+		return
+	}
+	p := s.q.Chan(c == 1, m.num)
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.logf("warning: unable to unlink %s; will try again later\n", s.rel(p))
+		mc.retry = s.now().Add(retryTrouble)
+		ch.schedule(m)
+		return
+	}
+	m.chans[c] = nil
+	s.messageMaybeDone(m)
+}
+
+func (s *sender) messageMaybeDone(m *message) {
+	if m.done() {
+		m.finishAt = time.Time{}
+		s.finishing = append(s.finishing, m.num)
+	}
+}
+
+// finishMessages bounces and removes messages with no recipients left.
+func (s *sender) finishMessages(now time.Time) {
+	keep := s.finishing[:0]
+	for _, n := range s.finishing {
+		m := s.msgs[n]
+		if m == nil {
+			continue
+		}
+		if !m.finishAt.IsZero() && m.finishAt.After(now) {
+			keep = append(keep, n)
+			continue
+		}
+		if !s.finish(m) {
+			m.finishAt = now.Add(retryTrouble)
+			keep = append(keep, n)
+		}
+	}
+	s.finishing = keep
+}
+
+// finish injects the bounce, logs the end and removes the files.
+func (s *sender) finish(m *message) bool {
+	if !s.injectBounce(m) {
+		return false
+	}
+	s.logf("end msg %d\n", m.num)
+	if err := os.Remove(s.q.Info(m.num)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.logf("warning: unable to unlink %s; will try again later\n", s.rel(s.q.Info(m.num)))
+		return false
+	}
+	delete(s.msgs, m.num)
+	s.cleanRequest("foop/" + itoa(m.num))
+	return true
+}
+
+// msgHeap orders messages by one channel's retry time.
+type msgHeap struct {
+	idx int
+	m   []*message
+}
+
+func (h *msgHeap) Len() int { return len(h.m) }
+func (h *msgHeap) Less(i, j int) bool {
+	return h.m[i].chans[h.idx].retry.Before(h.m[j].chans[h.idx].retry)
+}
+func (h *msgHeap) Swap(i, j int) {
+	h.m[i], h.m[j] = h.m[j], h.m[i]
+	h.m[i].chans[h.idx].heapIndex = i
+	h.m[j].chans[h.idx].heapIndex = j
+}
+func (h *msgHeap) Push(x any) {
+	m := x.(*message)
+	m.chans[h.idx].heapIndex = len(h.m)
+	h.m = append(h.m, m)
+}
+func (h *msgHeap) Pop() any {
+	n := len(h.m) - 1
+	m := h.m[n]
+	h.m = h.m[:n]
+	return m
+}

@@ -1,0 +1,433 @@
+// Package send is qmail-send: it takes messages from todo/, decides which
+// recipients are local and which remote, hands each delivery to
+// qmail-lspawn or qmail-rspawn, retries on qmail's schedule, bounces what
+// fails for good, and writes the log lines qmailanalog reads (spec §1.3,
+// §1.4, §3).
+//
+// Descriptors, as qmail-start wires them: 0 the log, 1 and 2 commands to
+// and reports from qmail-lspawn, 3 and 4 the same for qmail-rspawn, 5 and
+// 6 requests to and replies from qmail-clean.
+//
+// Where goqmail differs from qmail 1.03, on purpose:
+//   - todo/ is processed whole at each wake-up rather than one file per
+//     loop (the "silly qmail syndrome" under heavy injection);
+//   - info, local and remote files are fsynced with their folders before
+//     todo/N is removed (hardening.md §3.2);
+//   - concurrency may go up to spawnproto.Limit (1000), not 120.
+package send
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"goqmail/internal/control"
+	"goqmail/internal/prog"
+	"goqmail/internal/queuefs"
+	"goqmail/internal/spawnproto"
+)
+
+// Timing constants of qmail-send.
+const (
+	sleepTodo    = 1500 * time.Second  // rescan todo/ at least this often
+	sleepCleanup = 76431 * time.Second // sweep stray mess files this often
+	retryTrouble = 123 * time.Second   // retry a failed stat, open or bounce
+	staleMess    = 129600 * time.Second
+)
+
+// Main is qmail-send.
+func Main(ctx *prog.Context) int {
+	return Run(ctx, Options{})
+}
+
+// Options adjust a run for tests.
+type Options struct {
+	// Signals replaces the process's TERM, ALRM and HUP when set.
+	Signals chan os.Signal
+	// Now replaces the clock.
+	Now func() time.Time
+}
+
+// Run is qmail-send with options.
+func Run(ctx *prog.Context, opt Options) int {
+	s, code := newSender(ctx)
+	if s == nil {
+		return code
+	}
+	if opt.Now != nil {
+		s.now = opt.Now
+	}
+	s.sig = opt.Signals
+	return s.run()
+}
+
+type sender struct {
+	ctx   *prog.Context
+	q     queuefs.Queue
+	ctl   *control.Dir
+	log   io.Writer
+	now   func() time.Time
+	clean struct {
+		w io.Writer
+		r *bufio.Reader
+	}
+	rw       rewriter
+	lifetime time.Duration
+	bounce   bounceConfig
+
+	concurrency [2]int
+	ch          [2]*channel
+	msgs        map[uint64]*message
+	finishing   []uint64 // messages with no recipients left
+
+	delnum   int
+	exitasap bool
+	lostConn bool
+
+	todoAt    time.Time // next forced todo/ scan
+	cleanupAt time.Time // next stray-mess sweep
+	trigger   chan struct{}
+	sig       chan os.Signal
+	reports   chan report
+}
+
+// report is a spawner report tagged with its channel, or a lost pipe.
+type report struct {
+	ch   int
+	rep  spawnproto.Report
+	lost bool
+}
+
+func (s *sender) logf(format string, a ...any) {
+	fmt.Fprintf(s.log, format, a...)
+}
+
+func newSender(ctx *prog.Context) (*sender, int) {
+	logf := ctx.File(0)
+	if logf == nil {
+		return nil, 111
+	}
+	s := &sender{ctx: ctx, log: logf, now: time.Now, msgs: map[uint64]*message{}}
+	if fi, err := os.Stat(ctx.Home); err != nil || !fi.IsDir() {
+		s.logf("alert: cannot start: unable to switch to home directory\n")
+		return nil, 111
+	}
+	s.ctl = control.New(ctx.Home)
+	if err := s.readControls(); err != nil {
+		s.logf("alert: cannot start: unable to read controls: %s\n", oneLine(err.Error()))
+		return nil, 111
+	}
+	s.q = queuefs.New(ctx.Home)
+	if fi, err := os.Stat(s.q.Dir); err != nil || !fi.IsDir() {
+		s.logf("alert: cannot start: unable to switch to queue directory\n")
+		return nil, 111
+	}
+	mutex, err := os.OpenFile(s.q.Path("lock", "sendmutex"), os.O_RDWR, 0)
+	if err != nil {
+		s.logf("alert: cannot start: unable to open mutex\n")
+		return nil, 111
+	}
+	if err := syscall.Flock(int(mutex.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		mutex.Close()
+		s.logf("alert: cannot start: qmail-send is already running\n")
+		return nil, 111
+	}
+	// The mutex stays open (and locked) for the life of the process.
+	files := [6]*os.File{}
+	for i := range files {
+		files[i] = ctx.File(i + 1)
+		if files[i] == nil {
+			s.logf("alert: cannot start: hath the daemon spawn no fire?\n")
+			return nil, 111
+		}
+	}
+	for c := 0; c < 2; c++ {
+		r := bufio.NewReader(files[2*c+1])
+		limit, err := spawnproto.ReadLimit(r)
+		if err != nil {
+			s.logf("alert: cannot start: hath the daemon spawn no fire?\n")
+			return nil, 111
+		}
+		want := s.concurrency[c]
+		if want > limit {
+			want = limit
+		}
+		s.ch[c] = newChannel(c, want, files[2*c], r)
+	}
+	s.clean.w = files[4]
+	s.clean.r = bufio.NewReader(files[5])
+	return s, 0
+}
+
+func oneLine(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\n' {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}
+
+// readControls reads everything qmail-send reads at start.
+func (s *sender) readControls() error {
+	var err error
+	get := func(f func() (string, error)) string {
+		if err != nil {
+			return ""
+		}
+		v, e := f()
+		err = e
+		return v
+	}
+	getInt := func(name string, def int) int {
+		if err != nil {
+			return 0
+		}
+		v, e := s.ctl.Int(name, def)
+		err = e
+		return v
+	}
+	lifetime := getInt("queuelifetime", 604800)
+	s.concurrency[0] = clamp(getInt("concurrencylocal", 10))
+	s.concurrency[1] = clamp(getInt("concurrencyremote", 20))
+	s.rw.envnoathost = get(func() (string, error) { return s.ctl.LineMe("envnoathost", "envnoathost") })
+	s.bounce.from = get(func() (string, error) { return s.ctl.LineDefault("bouncefrom", "MAILER-DAEMON") })
+	s.bounce.host = get(func() (string, error) { return s.ctl.LineMe("bouncehost", "bouncehost") })
+	s.bounce.dbHost = get(func() (string, error) { return s.ctl.LineMe("doublebouncehost", "doublebouncehost") })
+	s.bounce.dbTo = get(func() (string, error) { return s.ctl.LineDefault("doublebounceto", "postmaster") })
+	if err != nil {
+		return err
+	}
+	s.lifetime = time.Duration(lifetime) * time.Second
+	if s.rw.percenthack, _, err = s.ctl.ReadSet("percenthack"); err != nil {
+		return err
+	}
+	return s.readLocals()
+}
+
+// readLocals reads the two files HUP rereads.
+func (s *sender) readLocals() error {
+	locals, err := s.ctl.Locals()
+	if err != nil {
+		return err
+	}
+	vdoms, _, err := s.ctl.ReadMap("virtualdomains")
+	if err != nil {
+		return err
+	}
+	s.rw.locals = control.NewSet(locals)
+	s.rw.vdoms = vdoms
+	return nil
+}
+
+func clamp(n int) int {
+	if n < 0 {
+		return 0
+	}
+	if n > spawnproto.Limit {
+		return spawnproto.Limit
+	}
+	return n
+}
+
+func (s *sender) run() int {
+	s.trigger = make(chan struct{}, 1)
+	s.reports = make(chan report, 64)
+	if s.sig == nil {
+		s.sig = make(chan os.Signal, 4)
+		signal.Notify(s.sig, syscall.SIGTERM, syscall.SIGALRM, syscall.SIGHUP)
+		defer signal.Stop(s.sig)
+	}
+	trig, err := s.watchTrigger()
+	if err != nil {
+		s.logf("alert: cannot start: unable to open lock/trigger\n")
+		return 111
+	}
+	defer trig.Close()
+	for c := 0; c < 2; c++ {
+		go s.readReports(c)
+	}
+	now := s.now()
+	s.scanInfo()
+	s.scanTodo()
+	s.todoAt = now.Add(sleepTodo)
+	s.cleanupAt = now
+	s.logStatus()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if s.exitasap && s.outstanding() == 0 {
+			return s.shutdown()
+		}
+		now = s.now()
+		if !now.Before(s.todoAt) {
+			s.todoAt = now.Add(sleepTodo)
+			s.scanTodo()
+		}
+		if !now.Before(s.cleanupAt) {
+			s.cleanupAt = now.Add(sleepCleanup)
+			s.sweepMess(now)
+		}
+		s.finishMessages(now)
+		now = s.now()
+		if !s.exitasap {
+			for c := 0; c < 2; c++ {
+				s.startDeliveries(c, now)
+			}
+		}
+		// Like qmail, sleep a second past a future event, never past one
+		// that is already due.
+		wait := s.nextWake(now).Sub(now)
+		if wait > 0 {
+			wait += time.Second
+		}
+		timer.Reset(wait)
+		select {
+		case <-s.trigger:
+			s.todoAt = s.now()
+		case r := <-s.reports:
+			s.handleReport(r)
+		case sg := <-s.sig:
+			s.handleSignal(sg)
+		case <-timer.C:
+		}
+	}
+}
+
+func (s *sender) handleSignal(sg os.Signal) {
+	switch sg {
+	case syscall.SIGTERM:
+		if !s.exitasap {
+			s.exitasap = true
+			s.logStatus()
+		}
+	case syscall.SIGALRM:
+		now := s.now()
+		for _, m := range s.msgs {
+			for c := 0; c < 2; c++ {
+				if mc := m.chans[c]; mc != nil && !mc.inPass {
+					mc.retry = now
+				}
+			}
+			m.finishAt = time.Time{}
+		}
+		for c := 0; c < 2; c++ {
+			s.ch[c].resort()
+		}
+	case syscall.SIGHUP:
+		if err := s.readLocals(); err != nil {
+			s.logf("alert: unable to reread controls: %s\n", oneLine(err.Error()))
+		}
+	}
+}
+
+// watchTrigger wakes the loop whenever a byte is written to lock/trigger.
+// The FIFO is opened for reading and writing, so that a read blocks
+// rather than seeing end-of-file when no injector has it open.
+func (s *sender) watchTrigger() (*os.File, error) {
+	f, err := os.OpenFile(s.q.Trigger(), os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		buf := make([]byte, 128)
+		for {
+			if _, err := f.Read(buf); err != nil {
+				return
+			}
+			select {
+			case s.trigger <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return f, nil
+}
+
+func (s *sender) readReports(c int) {
+	r := s.ch[c].r
+	for {
+		rep, err := spawnproto.ReadReport(r)
+		if err != nil {
+			s.reports <- report{ch: c, lost: true}
+			return
+		}
+		s.reports <- report{ch: c, rep: rep}
+	}
+}
+
+func (s *sender) outstanding() int {
+	if s.lostConn {
+		return 0
+	}
+	return s.ch[0].used + s.ch[1].used
+}
+
+// shutdown records each waiting channel file's retry time in its mtime,
+// so the next qmail-send keeps the schedule.
+func (s *sender) shutdown() int {
+	for num, m := range s.msgs {
+		for c := 0; c < 2; c++ {
+			mc := m.chans[c]
+			if mc == nil || mc.retry.IsZero() {
+				continue
+			}
+			p := s.q.Chan(c == 1, num)
+			if err := os.Chtimes(p, mc.retry, mc.retry); err != nil {
+				s.logf("warning: unable to utime %s; message will be retried too soon\n", s.rel(p))
+			}
+		}
+	}
+	s.logf("status: exiting\n")
+	if s.lostConn {
+		return 111
+	}
+	return 0
+}
+
+func (s *sender) logStatus() {
+	x := ""
+	if s.exitasap {
+		x = " exitasap"
+	}
+	s.logf("status: local %d/%d remote %d/%d%s\n",
+		s.ch[0].used, s.ch[0].limit, s.ch[1].used, s.ch[1].limit, x)
+}
+
+// rel is a queue path as qmail writes it in log lines (relative to queue/).
+func (s *sender) rel(p string) string {
+	if len(p) > len(s.q.Dir)+1 && p[:len(s.q.Dir)] == s.q.Dir {
+		return p[len(s.q.Dir)+1:]
+	}
+	return p
+}
+
+// nextWake is the earliest time something scheduled is due.
+func (s *sender) nextWake(now time.Time) time.Time {
+	wake := s.todoAt
+	if s.cleanupAt.Before(wake) {
+		wake = s.cleanupAt
+	}
+	for c := 0; c < 2; c++ {
+		if t, ok := s.ch[c].nextDue(); ok && t.Before(wake) {
+			wake = t
+		}
+	}
+	for _, m := range s.msgs {
+		if m.done() && !m.finishAt.IsZero() && m.finishAt.Before(wake) {
+			wake = m.finishAt
+		}
+	}
+	if wake.Before(now) {
+		wake = now
+	}
+	if wake.Sub(now) > 86400*time.Second {
+		wake = now.Add(86400 * time.Second)
+	}
+	return wake
+}

@@ -1,0 +1,445 @@
+package send
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"goqmail/internal/clean"
+	"goqmail/internal/ids"
+	"goqmail/internal/prog"
+	"goqmail/internal/queue"
+	"goqmail/internal/queuefs"
+	"goqmail/internal/spawnproto"
+)
+
+// fakeSpawner stands in for qmail-lspawn or qmail-rspawn: it answers each
+// command with what answer says for the recipient.
+type fakeSpawner struct {
+	mu       sync.Mutex
+	commands []spawnproto.Command
+}
+
+func (f *fakeSpawner) run(cmdR, repW *os.File, answer func(spawnproto.Command) (byte, string)) {
+	defer repW.Close()
+	spawnproto.WriteLimit(repW, spawnproto.Limit)
+	r := bufio.NewReader(cmdR)
+	for {
+		c, err := spawnproto.ReadCommand(r)
+		if err != nil {
+			return
+		}
+		f.mu.Lock()
+		f.commands = append(f.commands, c)
+		f.mu.Unlock()
+		st, text := answer(c)
+		repW.Write(spawnproto.AppendReport(nil, spawnproto.Report{Slot: c.Slot, Status: st, Text: text}))
+	}
+}
+
+type harness struct {
+	t      *testing.T
+	home   string
+	q      queuefs.Queue
+	log    chan string
+	sig    chan os.Signal
+	done   chan int
+	local  *fakeSpawner
+	remote *fakeSpawner
+	qqDir  string
+	all    []string
+}
+
+// start runs qmail-send with fake spawners and a real qmail-clean.
+func start(t *testing.T, controls map[string]string, answer func(spawnproto.Command) (byte, string), now func() time.Time) *harness {
+	t.Helper()
+	home := t.TempDir()
+	if err := queuefs.MakeTree(filepath.Join(home, "queue")); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(home, "control"), 0o755)
+	for k, v := range controls {
+		os.WriteFile(filepath.Join(home, "control", k), []byte(v), 0o644)
+	}
+	h := &harness{t: t, home: home, q: queuefs.New(home), log: make(chan string, 1000),
+		sig: make(chan os.Signal, 4), done: make(chan int, 1),
+		local: &fakeSpawner{}, remote: &fakeSpawner{}}
+	// QMAILQUEUE for bounces: a script that records message and envelope.
+	h.qqDir = t.TempDir()
+	script := filepath.Join(h.qqDir, "qq")
+	os.WriteFile(script, []byte("#!/bin/sh\ncat > \""+h.qqDir+"/msg.$$\" && cat <&1 > \""+h.qqDir+"/env.$$\"\n"), 0o755)
+
+	pipe := func() (*os.File, *os.File) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, w
+	}
+	logR, logW := pipe()
+	lcR, lcW := pipe() // send -> lspawn
+	lrR, lrW := pipe() // lspawn -> send
+	rcR, rcW := pipe()
+	rrR, rrW := pipe()
+	ccR, ccW := pipe() // send -> clean
+	crR, crW := pipe()
+	go h.local.run(lcR, lrW, answer)
+	go h.remote.run(rcR, rrW, answer)
+	go func() {
+		clean.Main(&prog.Context{Args: []string{"qmail-clean"}, Home: home, Stdin: ccR, Stdout: crW, Stderr: os.Stderr})
+		crW.Close()
+	}()
+	go func() {
+		sc := bufio.NewScanner(logR)
+		for sc.Scan() {
+			h.log <- sc.Text()
+		}
+		close(h.log)
+	}()
+	ctx := &prog.Context{
+		Args: []string{"qmail-send"}, Home: home, Stderr: os.Stderr,
+		Env:   []string{"QMAILQUEUE=" + script, "PATH=/usr/bin:/bin"},
+		Files: []*os.File{logW, lcW, lrR, rcW, rrR, ccW, crR},
+	}
+	go func() {
+		code := Run(ctx, Options{Signals: h.sig, Now: now})
+		logW.Close()
+		lcW.Close()
+		rcW.Close()
+		ccW.Close()
+		h.done <- code
+	}()
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+func (h *harness) stop() int {
+	select {
+	case h.sig <- syscall.SIGTERM:
+	default:
+	}
+	select {
+	case code := <-h.done:
+		h.done <- code
+		return code
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("qmail-send did not exit after TERM")
+		return -1
+	}
+}
+
+// inject queues a message with qmail-queue, in-process.
+func (h *harness) inject(sender string, rcpts ...string) uint64 {
+	h.t.Helper()
+	env := "F" + sender + "\x00"
+	for _, r := range rcpts {
+		env += "T" + r + "\x00"
+	}
+	env += "\x00"
+	before := map[string]bool{}
+	ents, _ := os.ReadDir(h.q.Path("todo"))
+	for _, e := range ents {
+		before[e.Name()] = true
+	}
+	fixed := &ids.IDs{UserMode: true, Qmailq: os.Getuid()}
+	if code := queue.Run(h.home, strings.NewReader("Subject: test\n\nHello.\n"), strings.NewReader(env),
+		queue.Options{PID: 4242, UID: 5, IDs: fixed, Now: func() time.Time { return time.Unix(0, 0) }}); code != 0 {
+		h.t.Fatalf("qmail-queue exit %d", code)
+	}
+	ents, _ = os.ReadDir(h.q.Path("todo"))
+	for _, e := range ents {
+		if !before[e.Name()] {
+			n, _ := queuefs.ParseNumber(e.Name())
+			return n
+		}
+	}
+	h.t.Fatal("no new todo file")
+	return 0
+}
+
+// expect reads log lines until one equals want (status lines skipped),
+// failing if another non-status line comes first or time runs out.
+func (h *harness) expect(want string) {
+	h.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case line, ok := <-h.log:
+			if !ok {
+				h.t.Fatalf("log ended waiting for %q; saw %q", want, h.all)
+			}
+			h.all = append(h.all, line)
+			if strings.HasPrefix(line, "status: ") {
+				continue
+			}
+			if line != want {
+				h.t.Fatalf("log line %q, want %q (so far %q)", line, want, h.all)
+			}
+			return
+		case <-deadline:
+			h.t.Fatalf("timed out waiting for %q; saw %q", want, h.all)
+		}
+	}
+}
+
+func messSize(t *testing.T, q queuefs.Queue, n uint64) int64 {
+	fi, err := os.Stat(q.Mess(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+func itoaT(n uint64) string { return itoa(n) }
+
+func TestLocalSuccessLogLines(t *testing.T) {
+	h := start(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) {
+		return 'K', "did 1+0+0\n"
+	}, nil)
+	n := h.inject("joe@example.org", "bob@example.com")
+	size := messSize(t, h.q, n)
+	h.expect("new msg " + itoaT(n))
+	h.expect("info msg " + itoaT(n) + ": bytes " + itoa(uint64(size)) + " from <joe@example.org> qp 4242 uid 5")
+	h.expect("starting delivery 1: msg " + itoaT(n) + " to local bob@example.com")
+	h.expect("delivery 1: success: did_1+0+0/")
+	h.expect("end msg " + itoaT(n))
+	if code := h.stop(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	for _, p := range []string{h.q.Info(n), h.q.Local(n), h.q.Mess(n), h.q.Todo(n), h.q.Intd(n)} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s still exists", p)
+		}
+	}
+	if len(h.local.commands) != 1 || h.local.commands[0].Message != queuefs.Sub(n) ||
+		h.local.commands[0].Sender != "joe@example.org" || h.local.commands[0].Recipient != "bob@example.com" {
+		t.Errorf("commands %+v", h.local.commands)
+	}
+}
+
+func TestRemoteAndLocalSplit(t *testing.T) {
+	h := start(t, map[string]string{"me": "example.com\n", "locals": "example.com\nlocalhost\n"},
+		func(c spawnproto.Command) (byte, string) { return 'K', "ok" }, nil)
+	n := h.inject("", "a@EXAMPLE.com", "b@elsewhere.test")
+	h.expect("new msg " + itoaT(n))
+	h.expect("info msg " + itoaT(n) + ": bytes " + itoa(uint64(messSize(t, h.q, n))) + " from <> qp 4242 uid 5")
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		h.local.mu.Lock()
+		l := len(h.local.commands)
+		h.local.mu.Unlock()
+		h.remote.mu.Lock()
+		r := len(h.remote.commands)
+		h.remote.mu.Unlock()
+		if l == 1 && r == 1 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if h.local.commands[0].Recipient != "a@EXAMPLE.com" || h.remote.commands[0].Recipient != "b@elsewhere.test" {
+		t.Errorf("local %+v remote %+v", h.local.commands, h.remote.commands)
+	}
+}
+
+func TestPermanentFailureBounces(t *testing.T) {
+	h := start(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) {
+		return 'D', "Sorry, no mailbox here by that name. (#5.1.1)\n"
+	}, nil)
+	n := h.inject("joe@example.org", "nobody@example.com")
+	h.expect("new msg " + itoaT(n))
+	h.all = nil
+	h.expect("info msg " + itoaT(n) + ": bytes " + itoa(uint64(messSize(t, h.q, n))) + " from <joe@example.org> qp 4242 uid 5")
+	h.expect("starting delivery 1: msg " + itoaT(n) + " to local nobody@example.com")
+	h.expect("delivery 1: failure: Sorry,_no_mailbox_here_by_that_name._(#5.1.1)/")
+	// The bounce's qp is the fake qmail-queue's pid; check the prefix.
+	line := h.next()
+	if !strings.HasPrefix(line, "bounce msg "+itoaT(n)+" qp ") {
+		t.Fatalf("got %q, want a bounce line", line)
+	}
+	h.expect("end msg " + itoaT(n))
+	msgs, _ := filepath.Glob(filepath.Join(h.qqDir, "msg.*"))
+	envs, _ := filepath.Glob(filepath.Join(h.qqDir, "env.*"))
+	if len(msgs) != 1 || len(envs) != 1 {
+		t.Fatalf("bounce files %v %v", msgs, envs)
+	}
+	body, _ := os.ReadFile(msgs[0])
+	env, _ := os.ReadFile(envs[0])
+	if string(env) != "F\x00Tjoe@example.org\x00\x00" {
+		t.Errorf("bounce envelope %q", env)
+	}
+	b := string(body)
+	i := strings.Index(b, "\n")
+	if !strings.HasPrefix(b, "Date: ") {
+		t.Fatalf("bounce starts %q", b)
+	}
+	wantRest := "From: MAILER-DAEMON@example.com\nTo: joe@example.org\nSubject: failure notice\n\n" +
+		"Hi. This is the qmail-send program at example.com.\n" +
+		"I'm afraid I wasn't able to deliver your message to the following addresses.\n" +
+		"This is a permanent error; I've given up. Sorry it didn't work out.\n\n" +
+		"<nobody@example.com>:\nSorry, no mailbox here by that name. (#5.1.1)\n\n" +
+		"--- Below this line is a copy of the message.\n\n" +
+		"Return-Path: <joe@example.org>\n" +
+		"Received: (qmail 4242 invoked by uid 5); 1 Jan 1970 00:00:00 -0000\nSubject: test\n\nHello.\n"
+	if b[i+1:] != wantRest {
+		t.Errorf("bounce body:\n%s\nwant:\n%s", b[i+1:], wantRest)
+	}
+	if _, err := os.Stat(h.q.Bounce(n)); err == nil {
+		t.Error("bounce/N left behind")
+	}
+}
+
+func (h *harness) next() string {
+	h.t.Helper()
+	for {
+		select {
+		case line := <-h.log:
+			h.all = append(h.all, line)
+			if strings.HasPrefix(line, "status: ") {
+				continue
+			}
+			return line
+		case <-time.After(10 * time.Second):
+			h.t.Fatalf("timed out; saw %q", h.all)
+		}
+	}
+}
+
+func TestDoubleAndTripleBounce(t *testing.T) {
+	fail := func(c spawnproto.Command) (byte, string) { return 'D', "no." }
+	h := start(t, map[string]string{"me": "example.com\n", "doublebounceto": "admin\n"}, fail, nil)
+	n := h.inject("", "x@example.com")
+	h.expect("new msg " + itoaT(n))
+	h.next()
+	h.next()
+	h.expect("delivery 1: failure: no.")
+	if l := h.next(); !strings.HasPrefix(l, "bounce msg ") {
+		t.Fatalf("got %q", l)
+	}
+	envs, _ := filepath.Glob(filepath.Join(h.qqDir, "env.*"))
+	env, _ := os.ReadFile(envs[0])
+	if string(env) != "F#@[]\x00Tadmin@example.com\x00\x00" {
+		t.Errorf("double bounce envelope %q", env)
+	}
+	msgs, _ := filepath.Glob(filepath.Join(h.qqDir, "msg.*"))
+	body, _ := os.ReadFile(msgs[0])
+	if !strings.Contains(string(body), "Hi. This is the qmail-send program at example.com.\n"+
+		"I tried to deliver a bounce message to this address, but the bounce bounced!\n\n<x@example.com>:\nno.\n\n"+
+		"--- Below this line is the original bounce.\n\nReturn-Path: <>\n") {
+		t.Errorf("double bounce body:\n%s", body)
+	}
+
+	m := h.inject("#@[]", "y@example.com")
+	h.expect("end msg " + itoaT(n))
+	h.expect("new msg " + itoaT(m))
+	h.next()
+	h.next()
+	h.expect("delivery 2: failure: no.")
+	h.expect("triple bounce: discarding bounce/" + itoaT(m))
+	h.expect("end msg " + itoaT(m))
+}
+
+func TestDeferralKeepsScheduleAcrossRestart(t *testing.T) {
+	h := start(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) {
+		return 'Z', "Mailbox busy. (#4.2.1)\n"
+	}, nil)
+	n := h.inject("joe@example.org", "bob@example.com", "amy@example.com")
+	h.expect("new msg " + itoaT(n))
+	h.next()
+	h.next()
+	h.next()
+	h.next()
+	h.next()
+	if code := h.stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	info, err := os.Stat(h.q.Info(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf, err := os.Stat(h.q.Local(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// First retry of a local delivery: birth + (0+10)^2 seconds.
+	want := info.ModTime().Add(100 * time.Second)
+	if d := lf.ModTime().Sub(want); d < -2*time.Second || d > 2*time.Second {
+		t.Errorf("local file mtime %v, want about %v", lf.ModTime(), want)
+	}
+	data, _ := os.ReadFile(h.q.Local(n))
+	if string(data) != "Tbob@example.com\x00Tamy@example.com\x00" {
+		t.Errorf("local file %q", data)
+	}
+}
+
+func TestDyingMessageBouncesDeferral(t *testing.T) {
+	later := func() time.Time { return time.Now().Add(1000 * time.Second) }
+	h := start(t, map[string]string{"me": "example.com\n", "queuelifetime": "10\n"}, func(c spawnproto.Command) (byte, string) {
+		return 'Z', "Mailbox busy. (#4.2.1)\n"
+	}, later)
+	n := h.inject("joe@example.org", "bob@example.com")
+	h.expect("new msg " + itoaT(n))
+	h.next()
+	h.next()
+	h.expect("delivery 1: failure: Mailbox_busy._(#4.2.1)/I'm_not_going_to_try_again;_this_message_has_been_in_the_queue_too_long./")
+	if l := h.next(); !strings.HasPrefix(l, "bounce msg ") {
+		t.Fatalf("got %q", l)
+	}
+	h.expect("end msg " + itoaT(n))
+}
+
+func TestMarkDoneSurvivesPartialSuccess(t *testing.T) {
+	h := start(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) {
+		if strings.HasPrefix(c.Recipient, "ok") {
+			return 'K', "did 1+0+0\n"
+		}
+		return 'Z', "later"
+	}, nil)
+	n := h.inject("joe@example.org", "ok@example.com", "no@example.com")
+	h.expect("new msg " + itoaT(n))
+	for i := 0; i < 5; i++ {
+		h.next()
+	}
+	h.stop()
+	data, _ := os.ReadFile(h.q.Local(n))
+	if string(data) != "Dok@example.com\x00Tno@example.com\x00" {
+		t.Errorf("local file %q", data)
+	}
+}
+
+func TestSecondSendRefusesToStart(t *testing.T) {
+	h := start(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) { return 'K', "" }, nil)
+	n := h.inject("a@b", "c@example.com")
+	h.expect("new msg " + itoaT(n)) // the first one is running
+	logR, logW, _ := os.Pipe()
+	defer logR.Close()
+	null, _ := os.Open(os.DevNull)
+	defer null.Close()
+	ctx := &prog.Context{Args: []string{"qmail-send"}, Home: h.home, Stderr: os.Stderr,
+		Files: []*os.File{logW, null, null, null, null, null, null}}
+	code := Run(ctx, Options{Signals: make(chan os.Signal)})
+	logW.Close()
+	out, _ := bufio.NewReader(logR).ReadString('\n')
+	if code != 111 || out != "alert: cannot start: qmail-send is already running\n" {
+		t.Errorf("exit %d, log %q", code, out)
+	}
+}
+
+func TestMissingControlsRefuseToStart(t *testing.T) {
+	home := t.TempDir()
+	queuefs.MakeTree(filepath.Join(home, "queue"))
+	logR, logW, _ := os.Pipe()
+	defer logR.Close()
+	ctx := &prog.Context{Args: []string{"qmail-send"}, Home: home, Stderr: os.Stderr,
+		Files: []*os.File{logW, nil, nil, nil, nil, nil, nil}}
+	code := Run(ctx, Options{Signals: make(chan os.Signal)})
+	logW.Close()
+	out, _ := bufio.NewReader(logR).ReadString('\n')
+	if code != 111 || !strings.HasPrefix(out, "alert: cannot start: unable to read controls: control/locals") {
+		t.Errorf("exit %d, log %q", code, out)
+	}
+}

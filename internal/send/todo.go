@@ -1,0 +1,292 @@
+package send
+
+import (
+	"bufio"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"goqmail/internal/addr"
+	"goqmail/internal/queuefs"
+)
+
+// message is one queued message that has been preprocessed.
+type message struct {
+	num      uint64
+	birth    time.Time // mtime of info/S/N
+	sender   string
+	chans    [2]*msgChan
+	finishAt time.Time // when to retry finishing (bounce, cleanup)
+}
+
+func (m *message) done() bool { return m.chans[0] == nil && m.chans[1] == nil }
+
+// scanTodo preprocesses every message in todo/ (spec §1.3).
+func (s *sender) scanTodo() {
+	dir := s.q.Path("todo")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		s.logf("alert: unable to opendir todo, sleeping...\n")
+		s.todoAt = s.now().Add(retryTrouble)
+		return
+	}
+	for _, e := range entries {
+		n, ok := queuefs.ParseNumber(e.Name())
+		if !ok {
+			continue
+		}
+		if _, busy := s.msgs[n]; busy {
+			continue // already preprocessed; qmail-clean has yet to remove it
+		}
+		s.processTodo(n)
+	}
+}
+
+// processTodo turns todo/N into info/S/N and local/remote files.
+func (s *sender) processTodo(n uint64) {
+	todo := s.q.Todo(n)
+	data, err := os.ReadFile(todo)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.logf("warning: unable to open %s\n", s.rel(todo))
+		}
+		return
+	}
+	fi, err := os.Stat(s.q.Mess(n))
+	if err != nil {
+		s.logf("warning: unable to stat %s\n", s.rel(s.q.Mess(n)))
+		return
+	}
+	env, perr := queuefs.ParseTodo(data)
+	if perr != nil {
+		s.logf("warning: unknown record type in %s!\n", s.rel(todo))
+		return
+	}
+	for _, p := range []string{s.q.Local(n), s.q.Remote(n), s.q.Info(n)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.logf("warning: unable to unlink %s; will try again later\n", s.rel(p))
+			return
+		}
+	}
+	info, err := os.OpenFile(s.q.Info(n), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		s.logf("warning: unable to create %s; will try again later\n", s.rel(s.q.Info(n)))
+		return
+	}
+	s.logf("new msg %d\n", n)
+	iw := bufio.NewWriter(info)
+	iw.WriteString("F" + env.Sender + "\x00")
+	s.logf("info msg %d: bytes %d from <%s> qp %s uid %s\n",
+		n, fi.Size(), addr.LogSafe(env.Sender), addr.LogSafe(env.PID), addr.LogSafe(env.UID))
+
+	var bufs [2][]byte
+	for _, r := range env.Recipients {
+		a, local := s.rw.rewrite(r)
+		c := 1
+		if local {
+			c = 0
+		}
+		bufs[c] = append(bufs[c], 'T')
+		bufs[c] = append(bufs[c], a...)
+		bufs[c] = append(bufs[c], 0)
+	}
+	fail := func(p string) {
+		s.logf("warning: trouble writing to %s; will try again later\n", s.rel(p))
+		info.Close()
+	}
+	if err := iw.Flush(); err != nil {
+		fail(s.q.Info(n))
+		return
+	}
+	if err := info.Sync(); err != nil {
+		s.logf("warning: trouble fsyncing %s; will try again later\n", s.rel(s.q.Info(n)))
+		info.Close()
+		return
+	}
+	if err := info.Close(); err != nil {
+		fail(s.q.Info(n))
+		return
+	}
+	m := &message{num: n, sender: env.Sender}
+	if st, err := os.Stat(s.q.Info(n)); err == nil {
+		m.birth = st.ModTime()
+	} else {
+		m.birth = s.now()
+	}
+	dirs := []string{filepath.Dir(s.q.Info(n))}
+	for c := 0; c < 2; c++ {
+		if len(bufs[c]) == 0 {
+			continue
+		}
+		p := s.q.Chan(c == 1, n)
+		if err := writeSynced(p, bufs[c]); err != nil {
+			s.logf("warning: trouble writing to %s; will try again later\n", s.rel(p))
+			return
+		}
+		dirs = append(dirs, filepath.Dir(p))
+		m.chans[c] = &msgChan{retry: s.now()}
+	}
+	for _, d := range dirs {
+		if err := queuefs.SyncDir(d); err != nil {
+			s.logf("warning: trouble fsyncing %s; will try again later\n", s.rel(d))
+			return
+		}
+	}
+	if !s.cleanRequest("todo/" + strconv.FormatUint(n, 10)) {
+		return
+	}
+	s.msgs[n] = m
+	for c := 0; c < 2; c++ {
+		if m.chans[c] != nil {
+			s.ch[c].schedule(m)
+		}
+	}
+	s.messageMaybeDone(m)
+}
+
+// writeSynced creates a file exclusively, writes data and fsyncs it.
+func writeSynced(p string, data []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// cleanRequest asks qmail-clean to remove files; false if it could not.
+func (s *sender) cleanRequest(req string) bool {
+	if s.lostConn {
+		return false
+	}
+	if _, err := s.clean.w.Write([]byte(req + "\x00")); err != nil {
+		s.lostClean()
+		return false
+	}
+	b, err := s.clean.r.ReadByte()
+	if err != nil {
+		s.lostClean()
+		return false
+	}
+	if b != '+' {
+		s.logf("warning: qmail-clean unable to clean up %s\n", req)
+		return false
+	}
+	return true
+}
+
+func (s *sender) lostClean() {
+	s.logf("alert: oh no! lost qmail-clean connection! dying...\n")
+	s.lostConn = true
+	s.exitasap = true
+}
+
+// scanInfo rebuilds the schedule from info/ at start: each existing
+// channel file is due at its mtime.
+func (s *sender) scanInfo() {
+	for sub := 0; sub < queuefs.Split; sub++ {
+		dir := s.q.Path("info", strconv.Itoa(sub))
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			s.logf("alert: unable to opendir %s, sleeping...\n", s.rel(dir))
+			continue
+		}
+		for _, e := range entries {
+			n, ok := queuefs.ParseNumber(e.Name())
+			if !ok {
+				continue
+			}
+			if _, err := os.Lstat(s.q.Todo(n)); err == nil {
+				continue // todo/N will be processed afresh
+			}
+			s.loadMessage(n)
+		}
+	}
+}
+
+func (s *sender) loadMessage(n uint64) {
+	p := s.q.Info(n)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		s.logf("warning: unable to open %s\n", s.rel(p))
+		return
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return
+	}
+	m := &message{num: n, birth: fi.ModTime()}
+	if len(data) > 0 && data[0] == 'F' {
+		end := len(data)
+		for i := 1; i < len(data); i++ {
+			if data[i] == 0 {
+				end = i
+				break
+			}
+		}
+		m.sender = string(data[1:end])
+	}
+	for c := 0; c < 2; c++ {
+		cf, err := os.Stat(s.q.Chan(c == 1, n))
+		if err != nil {
+			continue
+		}
+		m.chans[c] = &msgChan{retry: cf.ModTime()}
+	}
+	s.msgs[n] = m
+	for c := 0; c < 2; c++ {
+		if m.chans[c] != nil {
+			s.ch[c].schedule(m)
+		}
+	}
+	s.messageMaybeDone(m)
+}
+
+// sweepMess removes mess files that qmail-queue abandoned: older than 36
+// hours by atime, with neither info nor todo (spec §1.4).
+func (s *sender) sweepMess(now time.Time) {
+	for sub := 0; sub < queuefs.Split; sub++ {
+		dir := s.q.Path("mess", strconv.Itoa(sub))
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			n, ok := queuefs.ParseNumber(e.Name())
+			if !ok {
+				continue
+			}
+			if _, busy := s.msgs[n]; busy {
+				continue
+			}
+			fi, err := os.Stat(filepath.Join(dir, e.Name()))
+			if err != nil {
+				continue
+			}
+			st, ok := fi.Sys().(*syscall.Stat_t)
+			if !ok || now.Sub(time.Unix(st.Atim.Sec, st.Atim.Nsec)) <= staleMess {
+				continue
+			}
+			if exists(s.q.Info(n)) || exists(s.q.Todo(n)) {
+				continue
+			}
+			s.cleanRequest("foop/" + strconv.FormatUint(n, 10))
+		}
+	}
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}

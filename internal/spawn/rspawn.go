@@ -1,0 +1,102 @@
+package spawn
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"goqmail/internal/addr"
+	"goqmail/internal/prog"
+	"goqmail/internal/spawnproto"
+)
+
+// RMain is qmail-rspawn: for each remote delivery it runs qmail-remote
+// DOMAIN SENDER RECIPIENT and folds qmail-remote's recipient and message
+// reports into one report (spec §6.2). At start it forgets every remote
+// host's timeout record (lock/tcpto), as qmail 1.03 does.
+func RMain(ctx *prog.Context) int {
+	e, err := newEngine(ctx)
+	if err != nil {
+		return ctx.Fatal(111, "%v", err)
+	}
+	if f, err := os.OpenFile(filepath.Join(ctx.Home, "queue", "lock", "tcpto"), os.O_WRONLY, 0); err == nil {
+		f.WriteAt(make([]byte, 1024), 0)
+		f.Close()
+	}
+	r := &rspawn{e: e}
+	return e.serve(r.deliver)
+}
+
+type rspawn struct{ e *engine }
+
+func (r *rspawn) deliver(c spawnproto.Command, msg *os.File) spawnproto.Report {
+	home := r.e.ctx.Home
+	cmd := exec.Command(filepath.Join(home, "bin", "qmail-remote"), addr.Domain(c.Recipient), c.Sender, c.Recipient)
+	cmd.Args[0] = "qmail-remote"
+	cmd.Dir = home
+	cmd.Env = r.e.ctx.Env
+	cmd.Stdin = msg
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	code, crashed, notRun := exitStatus(cmd.Run())
+	switch {
+	case notRun:
+		return z("Unable to run qmail-remote.\n")
+	case crashed:
+		return z("qmail-remote crashed.\n")
+	case code == 111:
+		return z("Unable to run qmail-remote.\n")
+	case code != 0:
+		return spawnproto.Report{Status: 'D', Text: "Unable to run qmail-remote.\n"}
+	case out.Len() == 0:
+		return z("qmail-remote produced no output.\n")
+	}
+	return remoteReport(out.Bytes())
+}
+
+func rank(s byte) int {
+	switch s {
+	case 'K':
+		return 1
+	case 'Z':
+		return 0
+	}
+	return -1
+}
+
+func isMessageStatus(s byte) bool { return s == 'K' || s == 'Z' || s == 'D' }
+
+// remoteReport folds qmail-remote's NUL-terminated records as
+// qmail-rspawn does.
+func remoteReport(out []byte) spawnproto.Report {
+	var recs [][]byte
+	for _, r := range bytes.Split(out, []byte{0}) {
+		if len(r) > 0 {
+			recs = append(recs, r)
+		}
+	}
+	if len(recs) == 0 {
+		return z("qmail-remote produced no output.\n")
+	}
+	msg := byte('D')
+	for _, r := range recs {
+		if isMessageStatus(r[0]) {
+			msg = r[0]
+			break
+		}
+	}
+	final := msg
+	switch recs[0][0] {
+	case 's':
+		final = 'Z'
+	case 'h':
+		final = 'D'
+	}
+	text := append([]byte{}, recs[0][1:]...)
+	if rank(msg) <= rank(final) && len(recs) > 1 && isMessageStatus(recs[1][0]) {
+		text = append(text, recs[1][1:]...)
+	}
+	return spawnproto.Report{Status: final, Text: string(text)}
+}

@@ -1,0 +1,187 @@
+// Package start is qmail-start [DEFAULTDELIVERY [LOGGER ARGS...]]: it
+// starts qmail-lspawn, qmail-rspawn, qmail-clean and the logger, each as
+// its own account, joined to qmail-send by pipes, and then becomes
+// qmail-send (spec §5).
+//
+// qmail-send gets descriptor 0 = the log (the logger's input, or
+// qmail-start's own standard output when no logger is named), 1/2 =
+// qmail-lspawn's input/output, 3/4 = qmail-rspawn's, 5/6 = qmail-clean's.
+//
+// Accounts: in root mode qmail-lspawn stays root (group qmail),
+// qmail-rspawn runs as qmailr, qmail-clean as qmailq, qmail-send as qmails
+// and the logger as qmaill (group nofiles). In a user-mode install every
+// process runs as the install's owner; started by root, qmail-start drops
+// to that owner first, so qmail never delivers as root.
+//
+// qmail 1.03 printed nothing at all, even on failure; goqmail writes one
+// line on standard error when it cannot start, and exits 111.
+package start
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"goqmail/internal/ids"
+	"goqmail/internal/prog"
+)
+
+type role struct {
+	uid, gid int
+}
+
+// Main is qmail-start. On success it does not return: it becomes
+// qmail-send.
+func Main(ctx *prog.Context) int {
+	dd := "./Mailbox"
+	var logger []string
+	if len(ctx.Args) > 1 {
+		dd = ctx.Args[1]
+	}
+	if len(ctx.Args) > 2 {
+		logger = ctx.Args[2:]
+	}
+	theIDs, err := ids.Load(ctx.Home)
+	if err != nil {
+		return ctx.Fatal(111, "%v", err)
+	}
+	root := os.Geteuid() == 0
+	var lspawn, rspawn, clean, send, logr role
+	if theIDs.UserMode {
+		owner := role{theIDs.Qmails, theIDs.GidQmail}
+		if !root && os.Geteuid() != owner.uid {
+			return ctx.Fatal(111, "this user-mode install belongs to uid %d, not to uid %d", owner.uid, os.Geteuid())
+		}
+		lspawn, rspawn, clean, send, logr = owner, owner, owner, owner, owner
+	} else {
+		if !root {
+			return ctx.Fatal(111, "a root-mode install must be started by root")
+		}
+		lspawn = role{0, theIDs.GidQmail}
+		rspawn = role{theIDs.Qmailr, theIDs.GidQmail}
+		clean = role{theIDs.Qmailq, theIDs.GidQmail}
+		send = role{theIDs.Qmails, theIDs.GidQmail}
+		logr = role{theIDs.Qmaill, theIDs.GidNofiles}
+	}
+	syscall.Umask(0o077)
+	bin := filepath.Join(ctx.Home, "bin")
+
+	var fds [7]*os.File // qmail-send's descriptors 0..6
+	fds[0] = ctx.File(1)
+	if fds[0] == nil {
+		return ctx.Fatal(111, "no standard output for the log")
+	}
+	if logger != nil {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return ctx.Fatal(111, "unable to create pipe: %v", err)
+		}
+		path, err := lookPath(ctx.Env, logger[0])
+		if err != nil {
+			return ctx.Fatal(111, "unable to find logger %s: %v", logger[0], err)
+		}
+		if err := startChild(ctx, path, logger, r, ctx.File(1), logr, root); err != nil {
+			return ctx.Fatal(111, "unable to start logger %s: %v", logger[0], err)
+		}
+		r.Close()
+		fds[0] = w
+	}
+	children := []struct {
+		name string
+		args []string
+		who  role
+	}{
+		{"qmail-lspawn", []string{"qmail-lspawn", dd}, lspawn},
+		{"qmail-rspawn", []string{"qmail-rspawn"}, rspawn},
+		{"qmail-clean", []string{"qmail-clean"}, clean},
+	}
+	for i, c := range children {
+		inR, inW, err := os.Pipe()
+		if err != nil {
+			return ctx.Fatal(111, "unable to create pipe: %v", err)
+		}
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			return ctx.Fatal(111, "unable to create pipe: %v", err)
+		}
+		if err := startChild(ctx, filepath.Join(bin, c.name), c.args, inR, outW, c.who, root); err != nil {
+			return ctx.Fatal(111, "unable to start %s: %v", c.name, err)
+		}
+		inR.Close()
+		outW.Close()
+		fds[1+2*i] = inW
+		fds[2+2*i] = outR
+	}
+	return becomeSend(ctx, filepath.Join(bin, "qmail-send"), fds, send, root)
+}
+
+func startChild(ctx *prog.Context, path string, args []string, stdin, stdout *os.File, who role, root bool) error {
+	cmd := exec.Command(path, args[1:]...)
+	cmd.Args = args
+	cmd.Env = ctx.Env
+	cmd.Dir = "/"
+	cmd.Stdin = stdin
+	cmd.Stdout = stdout
+	cmd.Stderr = ctx.Stderr
+	if root {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
+			Uid: uint32(who.uid), Gid: uint32(who.gid), Groups: []uint32{uint32(who.gid)},
+		}}
+	}
+	return cmd.Start()
+}
+
+// becomeSend moves the pipes to descriptors 0-6, takes qmail-send's
+// account and execs qmail-send, as qmail-start does.
+func becomeSend(ctx *prog.Context, path string, fds [7]*os.File, who role, root bool) int {
+	// Keep a copy of standard error: descriptor 2 is about to be reused.
+	errfd, _, _ := syscall.Syscall(syscall.SYS_FCNTL, 2, syscall.F_DUPFD_CLOEXEC, 20)
+	var high [7]int
+	for i, f := range fds {
+		n, _, errno := syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_DUPFD_CLOEXEC, 20)
+		if errno != 0 {
+			return ctx.Fatal(111, "unable to move descriptor: %v", errno)
+		}
+		high[i] = int(n)
+	}
+	for i, h := range high {
+		if err := syscall.Dup3(h, i, 0); err != nil {
+			return ctx.Fatal(111, "unable to move descriptor: %v", err)
+		}
+	}
+	if root {
+		if err := syscall.Setgroups([]int{who.gid}); err != nil {
+			return ctx.Fatal(111, "unable to set groups: %v", err)
+		}
+		if err := syscall.Setgid(who.gid); err != nil {
+			return ctx.Fatal(111, "unable to set gid: %v", err)
+		}
+		if err := syscall.Setuid(who.uid); err != nil {
+			return ctx.Fatal(111, "unable to set uid: %v", err)
+		}
+	}
+	err := syscall.Exec(path, []string{"qmail-send"}, ctx.Env)
+	fmt.Fprintf(os.NewFile(errfd, "stderr"), "qmail-start: fatal: unable to run qmail-send: %v\n", err)
+	return 111
+}
+
+// lookPath finds a program as execvp does, with PATH from env.
+func lookPath(env []string, name string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	path, _ := prog.Lookup(env, "PATH")
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("not found in PATH")
+}
