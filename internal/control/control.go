@@ -26,6 +26,14 @@
 //     "10M", " 5") is an error naming the file, where qmail silently used
 //     its default or the digits it could find. An empty integer file still
 //     means the default, as in qmail.
+//
+// Case-insensitive matching (Set, Map) folds ASCII letters only, as
+// qmail's case_lowerb does: no Unicode folding, and bytes that are not
+// UTF-8 stay distinct.
+//
+// Files (files.go) describes every control file of qmail-control(5):
+// kind, default, fall-back to me, and what it does; Dir.Value returns the
+// value in force for any of them, and qmail-showctl prints from it.
 package control
 
 import (
@@ -225,6 +233,26 @@ func (d *Dir) Locals() ([]string, error) {
 	return []string{me}, nil
 }
 
+// lowerASCII lowers A-Z only, as qmail's case_lowerb. strings.ToLower
+// would also fold non-ASCII letters (the Kelvin sign K becomes k) and
+// turn every invalid UTF-8 byte into U+FFFD, so that "\xfe" and "\xff"
+// would match each other: a domain a client makes up could then match
+// an rcpthosts entry it differs from.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
 // Set is a case-insensitive (ASCII) set of strings, as qmail's constmap.
 type Set map[string]struct{}
 
@@ -232,14 +260,14 @@ type Set map[string]struct{}
 func NewSet(lines []string) Set {
 	s := make(Set, len(lines))
 	for _, l := range lines {
-		s[strings.ToLower(l)] = struct{}{}
+		s[lowerASCII(l)] = struct{}{}
 	}
 	return s
 }
 
 // Has reports whether s holds key, case-insensitively.
 func (s Set) Has(key string) bool {
-	_, ok := s[strings.ToLower(key)]
+	_, ok := s[lowerASCII(key)]
 	return ok
 }
 
@@ -255,14 +283,14 @@ func ParseMap(lines []string) Map {
 		if i < 0 {
 			continue
 		}
-		m[strings.ToLower(l[:i])] = l[i+1:]
+		m[lowerASCII(l[:i])] = l[i+1:]
 	}
 	return m
 }
 
 // Get looks key up case-insensitively.
 func (m Map) Get(key string) (string, bool) {
-	v, ok := m[strings.ToLower(key)]
+	v, ok := m[lowerASCII(key)]
 	return v, ok
 }
 
