@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"goqmail/internal/prog"
 )
@@ -70,11 +71,17 @@ func run() int {
 }
 
 // openFiles returns descriptors 0-9 for the programs that use raw
-// descriptors (qmail-send's spawner pipes, qmail-queue's envelope).
+// descriptors (qmail-send's spawner pipes, qmail-queue's envelope). A
+// descriptor that is not open is left nil: wrapping it would let the
+// garbage collector close whatever file later takes its number.
 func openFiles() []*os.File {
 	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
 	for fd := 3; fd <= 9; fd++ {
-		files = append(files, os.NewFile(uintptr(fd), fmt.Sprintf("fd%d", fd)))
+		var f *os.File
+		if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0); errno == 0 {
+			f = os.NewFile(uintptr(fd), fmt.Sprintf("fd%d", fd))
+		}
+		files = append(files, f)
 	}
 	return files
 }
