@@ -11,6 +11,7 @@ import (
 	"goqmail/internal/smtpd"
 	"goqmail/internal/spawn"
 	"goqmail/internal/start"
+	"goqmail/internal/tcpserver"
 	"goqmail/internal/users"
 )
 
@@ -20,6 +21,11 @@ var setuidQueue prog.Main = queue.Main
 // programs maps each program name to its entry point. Keep it sorted.
 var programs = map[string]entry{
 	// programs: one line per program; helpers add theirs here.
+	"tcpserver":     {tcpserver.Tcpserver, "accept TCP connections and run a program for each: tcpserver [opts] host port prog"},
+	"tcprules":      {tcpserver.Tcprules, "compile tcpserver rules from stdin: tcprules rules.cdb rules.tmp"},
+	"tcprulescheck": {tcpserver.Tcprulescheck, "show the rule tcpserver applies for $TCPREMOTEIP: tcprulescheck rules.cdb"},
+	"tcp-env":       {tcpserver.TcpEnv, "set the TCP* variables from the socket on fd 0, then run a program"},
+
 	"qmail-smtpd": {smtpd.Main, "receive mail by SMTP on stdin/stdout (run by tcpserver)"},
 
 	"qmail-local":  {local.Main, "deliver one message to one local address by its .qmail file"},

@@ -82,11 +82,11 @@ func (c *Reader) Close() error {
 	return nil
 }
 
-func (c *Reader) read(buf []byte, pos uint32) error {
-	if int64(pos)+int64(len(buf)) > c.size {
+func (c *Reader) read(buf []byte, pos int64) error {
+	if pos+int64(len(buf)) > c.size {
 		return ErrCorrupt
 	}
-	_, err := c.r.ReadAt(buf, int64(pos))
+	_, err := c.r.ReadAt(buf, pos)
 	if err == io.EOF {
 		return ErrCorrupt
 	}
@@ -122,10 +122,16 @@ func (c *Reader) each(key []byte, fn func([]byte) bool) error {
 	if tslots == 0 {
 		return nil
 	}
+	// A table must lie inside the file: this also bounds the probe loop
+	// of a corrupt header (slots 0xffffffff would otherwise wrap around
+	// and probe four billion times).
+	if int64(tpos)+int64(tslots)*8 > c.size {
+		return ErrCorrupt
+	}
 	slot := (h >> 8) % tslots
 	var buf [8]byte
 	for n := uint32(0); n < tslots; n++ {
-		if err := c.read(buf[:], tpos+slot*8); err != nil {
+		if err := c.read(buf[:], int64(tpos)+int64(slot)*8); err != nil {
 			return err
 		}
 		sh := binary.LittleEndian.Uint32(buf[:])
@@ -134,17 +140,20 @@ func (c *Reader) each(key []byte, fn func([]byte) bool) error {
 			return nil
 		}
 		if sh == h {
-			if err := c.read(buf[:], rpos); err != nil {
+			if err := c.read(buf[:], int64(rpos)); err != nil {
 				return err
 			}
 			klen := binary.LittleEndian.Uint32(buf[:])
 			dlen := binary.LittleEndian.Uint32(buf[4:])
+			// Check every record the probe lands on, not only those
+			// whose key length matches: a damaged record must not be
+			// skipped in favour of a later one with the same key.
+			if int64(rpos)+8+int64(klen)+int64(dlen) > c.size {
+				return ErrCorrupt
+			}
 			if int(klen) == len(key) {
-				if int64(rpos)+8+int64(klen)+int64(dlen) > c.size {
-					return ErrCorrupt
-				}
 				rec := make([]byte, int(klen)+int(dlen))
-				if err := c.read(rec, rpos+8); err != nil {
+				if err := c.read(rec, int64(rpos)+8); err != nil {
 					return err
 				}
 				if string(rec[:klen]) == string(key) {
@@ -166,10 +175,13 @@ func (c *Reader) each(key []byte, fn func([]byte) bool) error {
 // It stops early and returns fn's error if fn returns one.
 func (c *Reader) ForEach(fn func(key, data []byte) error) error {
 	end := binary.LittleEndian.Uint32(c.hdr[0:]) // first table follows the records
+	if end < headerSize || int64(end) > c.size {
+		return ErrCorrupt // else a corrupt header would read as "no records"
+	}
 	pos := uint32(headerSize)
 	var buf [8]byte
 	for pos < end {
-		if err := c.read(buf[:], pos); err != nil {
+		if err := c.read(buf[:], int64(pos)); err != nil {
 			return err
 		}
 		klen := binary.LittleEndian.Uint32(buf[:])
@@ -179,7 +191,7 @@ func (c *Reader) ForEach(fn func(key, data []byte) error) error {
 			return ErrCorrupt
 		}
 		rec := make([]byte, n)
-		if err := c.read(rec, pos+8); err != nil {
+		if err := c.read(rec, int64(pos)+8); err != nil {
 			return err
 		}
 		if err := fn(rec[:klen], rec[klen:]); err != nil {
@@ -244,10 +256,21 @@ func (w *Writer) Add(key, data []byte) error {
 	binary.LittleEndian.PutUint32(hdr[4:], uint32(len(data)))
 	w.buf = append(w.buf[:0], hdr[:]...)
 	w.buf = append(w.buf, key...)
-	w.buf = append(w.buf, data...)
+	big := len(w.buf)+len(data) > 1<<16
+	if !big {
+		w.buf = append(w.buf, data...)
+	}
 	if _, err := w.w.Write(w.buf); err != nil {
 		w.err = err
 		return err
+	}
+	// A big value is written as it is rather than copied into buf,
+	// which would double the memory a huge record needs.
+	if big {
+		if _, err := w.w.Write(data); err != nil {
+			w.err = err
+			return err
+		}
 	}
 	w.entries = append(w.entries, slotEntry{Hash(key), uint32(start)})
 	return nil
