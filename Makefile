@@ -1,0 +1,17 @@
+# goqmail: the quick start and the tests.
+.PHONY: run test build vet clean
+
+# Build, install in user mode under ./run, and serve SMTP on 127.0.0.1:2525.
+run:
+	./scripts/demo.sh
+
+# Every test: unit, interop with Debian's tools, and end to end.
+test:
+	go vet ./...
+	go test -count=1 -timeout 30m ./...
+
+build:
+	go build -o build/qmail ./cmd/qmail
+
+clean:
+	rm -rf build run
