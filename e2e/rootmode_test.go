@@ -112,3 +112,59 @@ func groupID(t *testing.T, name string) int {
 	n, _ := strconv.Atoi(g.Gid)
 	return n
 }
+
+// TestSetuidCopyRunsOnlyQmailQueue runs the setuid bin/qmail-queue as an
+// unprivileged account under another name, with arguments and an
+// environment that would make the multi-call binary do something else:
+// it must behave as qmail-queue, queueing the message as qmailq.
+func TestSetuidCopyRunsOnlyQmailQueue(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("the setuid copy exists only in a root-mode install")
+	}
+	bin := binary(t)
+	home := tempHome(t)
+	run(t, "", bin, "install", "--home", home)
+	nobody, nogroup := lookupID(t, "nobody")
+	qmailq := mustUID(t, "qmailq")
+
+	envFile := filepath.Join(filepath.Dir(home), "envelope")
+	os.WriteFile(envFile, []byte("Fsomeone@example.org\x00Tpostmaster@localhost\x00\x00"), 0o644)
+	env, err := os.Open(envFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	cmd := exec.Command(filepath.Join(home, "bin", "qmail-queue"), "install", "--home", "/tmp/evil")
+	cmd.Args[0] = "qmail-smtpd"
+	cmd.Env = []string{"QMAILQUEUE=/bin/false", "PATH=/nonexistent"}
+	cmd.Stdin = strings.NewReader("Subject: setuid\n\nhello\n")
+	cmd.Stdout = env // qmail-queue reads its envelope from fd 1
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
+		Uid: uint32(nobody), Gid: uint32(nogroup), Groups: []uint32{},
+	}}
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("setuid qmail-queue: %v\n%s", err, stderr.String())
+	}
+	todo, _ := os.ReadDir(filepath.Join(home, "queue", "todo"))
+	if len(todo) != 1 {
+		t.Fatalf("todo holds %d files, want 1", len(todo))
+	}
+	n, _ := strconv.ParseUint(todo[0].Name(), 10, 64)
+	mess := filepath.Join(home, "queue", "mess", strconv.FormatUint(n%23, 10), todo[0].Name())
+	fi, err := os.Stat(mess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != qmailq || fi.Mode().Perm() != 0o644 {
+		t.Errorf("mess owned by %d mode %v, want qmailq (%d) 0644", st.Uid, fi.Mode().Perm(), qmailq)
+	}
+	data, _ := os.ReadFile(mess)
+	if !strings.HasPrefix(string(data), "Received: (qmail ") || !strings.Contains(string(data), " invoked by uid "+strconv.Itoa(nobody)+"); ") {
+		t.Errorf("mess starts %q", data)
+	}
+	if _, err := os.Stat("/tmp/evil"); err == nil {
+		t.Error("the setuid copy obeyed its arguments")
+	}
+}

@@ -443,3 +443,26 @@ func TestMissingControlsRefuseToStart(t *testing.T) {
 		t.Errorf("exit %d, log %q", code, out)
 	}
 }
+
+func TestMalformedControlRefusesToStart(t *testing.T) {
+	for _, c := range []struct{ file, content, want string }{
+		{"concurrencylocal", "abc\n", "alert: cannot start: unable to read controls: control/concurrencylocal line 1: not a decimal number: \"abc\"\n"},
+		{"queuelifetime", "10M\n", "alert: cannot start: unable to read controls: control/queuelifetime line 1: not a decimal number: \"10M\"\n"},
+	} {
+		home := t.TempDir()
+		queuefs.MakeTree(filepath.Join(home, "queue"))
+		os.MkdirAll(filepath.Join(home, "control"), 0o755)
+		os.WriteFile(filepath.Join(home, "control", "me"), []byte("example.com\n"), 0o644)
+		os.WriteFile(filepath.Join(home, "control", c.file), []byte(c.content), 0o644)
+		logR, logW, _ := os.Pipe()
+		ctx := &prog.Context{Args: []string{"qmail-send"}, Home: home, Stderr: os.Stderr,
+			Files: []*os.File{logW, nil, nil, nil, nil, nil, nil}}
+		code := Run(ctx, Options{Signals: make(chan os.Signal)})
+		logW.Close()
+		out, _ := bufio.NewReader(logR).ReadString('\n')
+		logR.Close()
+		if code != 111 || out != c.want {
+			t.Errorf("%s: exit %d, log %q, want %q", c.file, code, out, c.want)
+		}
+	}
+}
