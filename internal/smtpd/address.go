@@ -126,7 +126,41 @@ func badMailFrom(set asciiSet, sender string) bool {
 
 // rcptAllowed reports whether rcpt may be accepted under rcpthosts and
 // morercpthosts.cdb (spec §11.4). An error is an unreadable cdb.
+//
+// Beyond qmail 1.03: qmail-send rewrites user%host@domain to user@host
+// when domain is in control/percenthack, so a percenthack domain listed in
+// rcpthosts made qmail an open relay for user%anywhere@domain. The
+// address qmail-send will deliver to must be allowed too.
 func (c *config) rcptAllowed(rcpt string) (bool, error) {
+	ok, err := c.rcptHostAllowed(rcpt)
+	if !ok || err != nil {
+		return ok, err
+	}
+	if hacked := percentHack(c.percentHack, rcpt); hacked != rcpt {
+		return c.rcptHostAllowed(hacked)
+	}
+	return true, nil
+}
+
+// percentHack applies qmail-send's rewriting (spec §3.3 step 2): while
+// the domain is in set and the local part holds a '%', the last '%'
+// becomes the '@' and the old domain is dropped.
+func percentHack(set asciiSet, a string) string {
+	for {
+		at := strings.LastIndexByte(a, '@')
+		if at < 0 || !set.has(a[at+1:]) {
+			return a
+		}
+		pct := strings.LastIndexByte(a[:at], '%')
+		if pct < 0 {
+			return a
+		}
+		a = a[:pct] + "@" + a[pct+1:at]
+	}
+}
+
+// rcptHostAllowed is qmail's rcpthosts check of one address.
+func (c *config) rcptHostAllowed(rcpt string) (bool, error) {
 	if c.rcptHosts == nil {
 		return true, nil
 	}

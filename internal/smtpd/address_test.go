@@ -255,3 +255,37 @@ func TestBrokenMoreRcpthosts(t *testing.T) {
 		t.Errorf("got %q %d, want %q 1 (stderr %q)", out, code, want, stderr)
 	}
 }
+
+// TestPercentHackIsNoRelay: a percenthack domain in rcpthosts must not
+// let user%elsewhere@domain through, since qmail-send would deliver it to
+// user@elsewhere (hardening.md finding 9).
+func TestPercentHackIsNoRelay(t *testing.T) {
+	const ok, no = "250 ok\n", "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)\n"
+	cases := []struct {
+		rcpt, reply string
+	}{
+		{"u@example.com", ok},
+		{"u%evil.example@example.com", no},
+		{"u%sub.example.net@example.com", ok}, // ends at a domain we accept
+		{"u%a%evil.example@example.com", no},
+		{"u%evil.example%example.com@example.com", no},
+		{"u%evil.example@a.example.net", ok}, // not a percenthack domain
+	}
+	ctl := baseControls()
+	ctl["percenthack"] = "example.com\n"
+	h := newHarness(t, ctl)
+	var rcpts []string
+	want := "250 ok\n"
+	for _, c := range cases {
+		rcpts = append(rcpts, c.rcpt)
+		want += c.reply
+	}
+	out, _, stderr := h.run(crlf(rcptTranscript("a@b.example", rcpts...)))
+	gotLines := strings.SplitAfter(out, "\r\n")[2:]
+	wantLines := strings.SplitAfter(crlf(want), "\r\n")[1:]
+	for i, c := range cases {
+		if i >= len(gotLines) || gotLines[i] != wantLines[i] {
+			t.Errorf("RCPT TO:<%s>: got %q, want %q (stderr %q)", c.rcpt, at(gotLines, i), wantLines[i], stderr)
+		}
+	}
+}

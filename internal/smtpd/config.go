@@ -30,6 +30,10 @@ type config struct {
 
 	badMailFrom asciiSet
 	databytes   int64 // 0 = no limit
+
+	// percentHack is control/percenthack, which qmail-send applies to
+	// recipients; qmail-smtpd applies it too before its rcpthosts check.
+	percentHack asciiSet
 }
 
 // errNoGreeting is neither control/smtpgreeting nor control/me existing.
@@ -86,6 +90,12 @@ func loadConfig(ctx *prog.Context) (*config, error) {
 		return nil, err
 	}
 	c.badMailFrom = newASCIISet(bmf)
+	ph, _, err := d.List("percenthack")
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	c.percentHack = newASCIISet(ph)
 	if err := c.loadDatabytes(d, ctx); err != nil {
 		c.close()
 		return nil, err
