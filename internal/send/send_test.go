@@ -466,3 +466,72 @@ func TestMalformedControlRefusesToStart(t *testing.T) {
 		}
 	}
 }
+
+func TestALRMRetriesNow(t *testing.T) {
+	var mu sync.Mutex
+	answer := byte('Z')
+	h := start(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return answer, "busy"
+	}, nil)
+	n := h.inject("joe@example.org", "bob@example.com")
+	h.expect("new msg " + itoaT(n))
+	h.next()
+	h.next()
+	h.expect("delivery 1: deferral: busy")
+	mu.Lock()
+	answer = 'K'
+	mu.Unlock()
+	// The next attempt is 100 s away; ALRM makes it now.
+	h.sig <- syscall.SIGALRM
+	h.expect("starting delivery 2: msg " + itoaT(n) + " to local bob@example.com")
+	h.expect("delivery 2: success: busy")
+	h.expect("end msg " + itoaT(n))
+}
+
+func TestHUPRereadsLocalsAndVirtualdomains(t *testing.T) {
+	h := start(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) { return 'K', "" }, nil)
+	n := h.inject("a@b", "x@new.example")
+	h.expect("new msg " + itoaT(n))
+	h.next()
+	h.expect("starting delivery 1: msg " + itoaT(n) + " to remote x@new.example")
+	h.expect("delivery 1: success: ")
+	h.expect("end msg " + itoaT(n))
+	os.WriteFile(filepath.Join(h.home, "control", "locals"), []byte("example.com\nnew.example\n"), 0o644)
+	os.WriteFile(filepath.Join(h.home, "control", "virtualdomains"), []byte("virt.example:joe\n"), 0o644)
+	h.sig <- syscall.SIGHUP
+	time.Sleep(100 * time.Millisecond) // let the loop take the signal before the trigger
+	m := h.inject("a@b", "x@new.example", "y@virt.example")
+	h.expect("new msg " + itoaT(m))
+	h.next()
+	got := map[string]bool{h.next(): true, h.next(): true}
+	for _, want := range []string{
+		"starting delivery 2: msg " + itoaT(m) + " to local x@new.example",
+		"starting delivery 3: msg " + itoaT(m) + " to local joe-y@virt.example",
+	} {
+		if !got[want] {
+			t.Errorf("after HUP got %v, want %q", got, want)
+		}
+	}
+}
+
+func TestBadHUPKeepsOldControls(t *testing.T) {
+	h := start(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) { return 'K', "" }, nil)
+	n := h.inject("a@b", "x@example.com")
+	for h.next() != "end msg "+itoaT(n) {
+	}
+	os.Remove(filepath.Join(h.home, "control", "locals"))
+	os.Mkdir(filepath.Join(h.home, "control", "locals"), 0o755) // unreadable as a file
+	h.sig <- syscall.SIGHUP
+	for {
+		l := h.next()
+		if strings.HasPrefix(l, "alert: unable to reread controls: control/locals") {
+			break
+		}
+	}
+	m := h.inject("a@b", "y@example.com")
+	h.expect("new msg " + itoaT(m))
+	h.next()
+	h.expect("starting delivery 2: msg " + itoaT(m) + " to local y@example.com")
+}
