@@ -13,8 +13,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"goqmail/internal/durable"
 	"io"
 	"os"
+	"strings"
 )
 
 // Hash is djb's cdb hash: h = 5381; h = ((h << 5) + h) ^ c.
@@ -385,21 +387,12 @@ func Make(path, tmp string, fill func(w *Writer) error) (err error) {
 
 func syncDir(path string) error {
 	dir := "."
-	for i := len(path) - 1; i >= 0; i-- {
-		if path[i] == '/' {
-			dir = path[:i]
-			if dir == "" {
-				dir = "/"
-			}
-			break
-		}
+	if i := strings.LastIndexByte(path, '/'); i == 0 {
+		dir = "/"
+	} else if i > 0 {
+		dir = path[:i]
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.SyncDir(dir)
 }
 
 // bufferedWriteSeeker buffers the record writes, which are many and

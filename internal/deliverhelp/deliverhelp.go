@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"syscall"
 
+	"goqmail/internal/errtext"
 	"goqmail/internal/prog"
 )
 
@@ -100,14 +101,8 @@ func permanent(err error) bool {
 	return false
 }
 
-// errText is the reason in an error message, without Go's path prefix.
-func errText(err error) string {
-	var en syscall.Errno
-	if errors.As(err, &en) {
-		return en.Error()
-	}
-	return err.Error()
-}
+// errText is the reason in an error message, in djb's wording.
+func errText(err error) string { return errtext.Text(err) }
 
 // cantRun reports a program that could not be started.
 func cantRun(ctx *prog.Context, name string, err error) int {

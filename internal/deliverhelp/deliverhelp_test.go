@@ -67,8 +67,8 @@ func TestPreline(t *testing.T) {
 		{[]string{"sh", "-c", "cat >/dev/null; exit 7"}, baseEnv, 7, "", ""},
 		{[]string{"sh", "-c", "exit 0"}, baseEnv, 0, "", ""}, // does not read its input
 		{[]string{"sh", "-c", "kill -9 $$"}, baseEnv, 111, "", "preline: fatal: child crashed\n"},
-		{[]string{"/nonexistent/prog"}, baseEnv, 100, "", "preline: fatal: unable to run /nonexistent/prog: no such file or directory\n"},
-		{[]string{"no-such-program-anywhere"}, baseEnv, 100, "", "preline: fatal: unable to run no-such-program-anywhere: no such file or directory\n"},
+		{[]string{"/nonexistent/prog"}, baseEnv, 100, "", "preline: fatal: unable to run /nonexistent/prog: file does not exist\n"},
+		{[]string{"no-such-program-anywhere"}, baseEnv, 100, "", "preline: fatal: unable to run no-such-program-anywhere: file does not exist\n"},
 		{[]string{"cat"}, baseEnv[:3], 100, "", "preline: usage: preline [ -frdFRD ] command\n"},
 		{nil, baseEnv, 100, "", "preline: usage: preline [ -frdFRD ] command\n"},
 		{[]string{"-x", "cat"}, baseEnv, 100, "", "preline: usage: preline [ -frdFRD ] command\n"},
@@ -103,7 +103,7 @@ func TestExceptBouncesaying(t *testing.T) {
 		{Bouncesaying, []string{"bouncesaying", "Go away.", "sh", "-c", "exit 111"}, 111, ""},
 		{Bouncesaying, []string{"bouncesaying", "Go away.", "sh", "-c", "kill -9 $$"}, 111, "bouncesaying: fatal: child crashed\n"},
 		{Bouncesaying, []string{"bouncesaying"}, 100, "bouncesaying: usage: bouncesaying error [ program [ arg ... ] ]\n"},
-		{Bouncesaying, []string{"bouncesaying", "x", "/nonexistent"}, 100, "bouncesaying: fatal: unable to run /nonexistent: no such file or directory\n"},
+		{Bouncesaying, []string{"bouncesaying", "x", "/nonexistent"}, 100, "bouncesaying: fatal: unable to run /nonexistent: file does not exist\n"},
 	}
 	for _, tc := range tests {
 		code, _, errs := call(t, tc.main, baseEnv, tc.args...)

@@ -3,43 +3,14 @@ package local
 import (
 	"errors"
 	"syscall"
+
+	"goqmail/internal/errtext"
 )
 
 // errText is the short reason qmail puts after "Unable to ...: " in a
-// delivery report. The common causes use the wording qmail's reports
-// have always used (administrators grep their logs and bounces for "out
-// of disk space"); anything else uses the system's text.
-func errText(err error) string {
-	var en syscall.Errno
-	if !errors.As(err, &en) {
-		return err.Error()
-	}
-	switch en {
-	case syscall.ENOENT:
-		return "file does not exist"
-	case syscall.EACCES, syscall.EPERM:
-		return "access denied"
-	case syscall.ENOSPC:
-		return "out of disk space"
-	case syscall.EDQUOT:
-		return "disk quota exceeded"
-	case syscall.EIO:
-		return "input/output error"
-	case syscall.EROFS:
-		return "read-only file system"
-	case syscall.EISDIR:
-		return "is a directory"
-	case syscall.ENOTDIR:
-		return "not a directory"
-	case syscall.EAGAIN:
-		return "temporary failure"
-	case syscall.ENOMEM:
-		return "out of memory"
-	case syscall.EFBIG:
-		return "file too big"
-	}
-	return en.Error()
-}
+// delivery report (administrators grep their logs and bounces for "out
+// of disk space").
+func errText(err error) string { return errtext.Text(err) }
 
 // absent says whether an open or stat error means "there is no such
 // file" (skip this candidate) rather than "cannot tell now" (defer).

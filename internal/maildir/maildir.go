@@ -17,6 +17,7 @@ package maildir
 import (
 	"errors"
 	"fmt"
+	"goqmail/internal/durable"
 	"io"
 	"os"
 	"path/filepath"
@@ -78,17 +79,7 @@ func (osFS) Create(p string) (file, error) {
 }
 func (osFS) Link(o, n string) error { return os.Link(o, n) }
 func (osFS) Remove(p string) error  { return os.Remove(p) }
-func (osFS) SyncDir(p string) error {
-	d, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (osFS) SyncDir(p string) error { return durable.SyncDir(p) }
 
 // Deliver writes prefix and then msg, verbatim, as a new message in the
 // Maildir dir and returns its file name (without tmp/ or new/).

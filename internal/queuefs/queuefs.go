@@ -12,9 +12,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
+
+	"goqmail/internal/durable"
 )
 
 // Split is conf-split: the number of hashed subfolders.
@@ -94,17 +95,7 @@ func ParseNumber(name string) (uint64, bool) {
 
 // SyncDir fsyncs a folder, making the names created, renamed or removed
 // in it durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func SyncDir(dir string) error { return durable.SyncDir(dir) }
 
 // Envelope is what an intd/todo file holds.
 type Envelope struct {
