@@ -90,13 +90,13 @@ func rep(slot int, status byte, text string) spawnproto.Report {
 // check validates a command as qmail's spawn.c does.
 func (e *engine) check(c spawnproto.Command) (spawnproto.Report, bool) {
 	if c.Slot >= spawnproto.Limit {
-		return rep(c.Slot, 'Z', "Internal error: delnum too big. (#4.3.5)"), false
+		return rep(c.Slot, 'Z', "Internal error: delnum too big. (#4.3.5)\n"), false
 	}
 	e.mu.Lock()
 	inUse := e.busy[c.Slot]
 	e.mu.Unlock()
 	if inUse {
-		return rep(c.Slot, 'Z', "Internal error: delnum in use. (#4.3.5)"), false
+		return rep(c.Slot, 'Z', "Internal error: delnum in use. (#4.3.5)\n"), false
 	}
 	slashes := 0
 	for i := 0; i < len(c.Message); i++ {
@@ -107,16 +107,16 @@ func (e *engine) check(c spawnproto.Command) (spawnproto.Report, bool) {
 		if ch == '/' && slashes == 1 || ch >= '0' && ch <= '9' {
 			continue
 		}
-		return rep(c.Slot, 'D', "Internal error: messid has nonnumerics. (#5.3.5)"), false
+		return rep(c.Slot, 'D', "Internal error: messid has nonnumerics. (#5.3.5)\n"), false
 	}
 	if len(c.Message) > 100 {
-		return rep(c.Slot, 'D', "Internal error: messid too long. (#5.3.5)"), false
+		return rep(c.Slot, 'D', "Internal error: messid too long. (#5.3.5)\n"), false
 	}
 	if c.Message == "" {
-		return rep(c.Slot, 'D', "Internal error: messid too short. (#5.3.5)"), false
+		return rep(c.Slot, 'D', "Internal error: messid too short. (#5.3.5)\n"), false
 	}
 	if !bytes.Contains([]byte(c.Recipient), []byte("@")) {
-		return rep(c.Slot, 'D', "Sorry, address must include host name. (#5.1.3)"), false
+		return rep(c.Slot, 'D', "Sorry, address must include host name. (#5.1.3)\n"), false
 	}
 	return spawnproto.Report{}, true
 }
@@ -126,16 +126,16 @@ func (e *engine) check(c spawnproto.Command) (spawnproto.Report, bool) {
 func (e *engine) openMessage(c spawnproto.Command) (*os.File, spawnproto.Report, bool) {
 	f, err := os.Open(filepath.Join(e.mess, c.Message))
 	if err != nil {
-		return nil, rep(c.Slot, 'Z', "qmail-spawn unable to open message. (#4.3.0)"), false
+		return nil, rep(c.Slot, 'Z', "qmail-spawn unable to open message. (#4.3.0)\n"), false
 	}
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, rep(c.Slot, 'Z', "Sorry, message has wrong type. (#4.3.5)"), false
+		return nil, rep(c.Slot, 'Z', "Sorry, message has wrong type. (#4.3.5)\n"), false
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != e.ids.Qmailq {
 		f.Close()
-		return nil, rep(c.Slot, 'Z', "Sorry, message has wrong owner. (#4.3.5)"), false
+		return nil, rep(c.Slot, 'Z', "Sorry, message has wrong owner. (#4.3.5)\n"), false
 	}
 	return f, spawnproto.Report{}, true
 }

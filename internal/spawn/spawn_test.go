@@ -72,13 +72,13 @@ func TestCommandChecks(t *testing.T) {
 		text string
 	}{
 		{spawnproto.Command{Slot: 1, Message: "5/12345", Recipient: "a@b"}, true, ""},
-		{spawnproto.Command{Slot: spawnproto.Limit, Message: "5/1", Recipient: "a@b"}, false, "Internal error: delnum too big. (#4.3.5)"},
-		{spawnproto.Command{Slot: 3, Message: "5/1", Recipient: "a@b"}, false, "Internal error: delnum in use. (#4.3.5)"},
-		{spawnproto.Command{Slot: 1, Message: "../etc", Recipient: "a@b"}, false, "Internal error: messid has nonnumerics. (#5.3.5)"},
-		{spawnproto.Command{Slot: 1, Message: "5/1/2", Recipient: "a@b"}, false, "Internal error: messid has nonnumerics. (#5.3.5)"},
-		{spawnproto.Command{Slot: 1, Message: strings.Repeat("1", 101), Recipient: "a@b"}, false, "Internal error: messid too long. (#5.3.5)"},
-		{spawnproto.Command{Slot: 1, Message: "", Recipient: "a@b"}, false, "Internal error: messid too short. (#5.3.5)"},
-		{spawnproto.Command{Slot: 1, Message: "5/1", Recipient: "ab"}, false, "Sorry, address must include host name. (#5.1.3)"},
+		{spawnproto.Command{Slot: spawnproto.Limit, Message: "5/1", Recipient: "a@b"}, false, "Internal error: delnum too big. (#4.3.5)\n"},
+		{spawnproto.Command{Slot: 3, Message: "5/1", Recipient: "a@b"}, false, "Internal error: delnum in use. (#4.3.5)\n"},
+		{spawnproto.Command{Slot: 1, Message: "../etc", Recipient: "a@b"}, false, "Internal error: messid has nonnumerics. (#5.3.5)\n"},
+		{spawnproto.Command{Slot: 1, Message: "5/1/2", Recipient: "a@b"}, false, "Internal error: messid has nonnumerics. (#5.3.5)\n"},
+		{spawnproto.Command{Slot: 1, Message: strings.Repeat("1", 101), Recipient: "a@b"}, false, "Internal error: messid too long. (#5.3.5)\n"},
+		{spawnproto.Command{Slot: 1, Message: "", Recipient: "a@b"}, false, "Internal error: messid too short. (#5.3.5)\n"},
+		{spawnproto.Command{Slot: 1, Message: "5/1", Recipient: "ab"}, false, "Sorry, address must include host name. (#5.1.3)\n"},
 	} {
 		r, ok := e.check(c.cmd)
 		if ok != c.ok || r.Text != c.text {
