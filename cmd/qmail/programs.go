@@ -10,6 +10,7 @@ import (
 	"goqmail/internal/send"
 	"goqmail/internal/smtpd"
 	"goqmail/internal/spawn"
+	"goqmail/internal/splogger"
 	"goqmail/internal/start"
 	"goqmail/internal/tcpserver"
 	"goqmail/internal/users"
@@ -21,6 +22,9 @@ var setuidQueue prog.Main = queue.Main
 // programs maps each program name to its entry point. Keep it sorted.
 var programs = map[string]entry{
 	// programs: one line per program; helpers add theirs here.
+	"splogger":    {splogger.Main, "send lines from stdin to syslog: splogger [tag [facility]]"},
+	"qmail-qfsck": {admin.Qfsck, "check the queue for inconsistencies; -f repairs them: qmail-qfsck [-f]"},
+
 	"tcpserver":     {tcpserver.Tcpserver, "accept TCP connections and run a program for each: tcpserver [opts] host port prog"},
 	"tcprules":      {tcpserver.Tcprules, "compile tcpserver rules from stdin: tcprules rules.cdb rules.tmp"},
 	"tcprulescheck": {tcpserver.Tcprulescheck, "show the rule tcpserver applies for $TCPREMOTEIP: tcprulescheck rules.cdb"},

@@ -1,7 +1,7 @@
 // Package admin holds qmail's administration tools: qmail-showctl
 // (what the control files say), qmail-newmrh (compile morercpthosts),
 // qmail-qread (list the queued messages) and qmail-qstat (count them),
-// spec §16.
+// spec §16; and goqmail's own qmail-qfsck (check and repair the queue).
 //
 // They read the install at ctx.Home and never change the process's
 // working folder, so they can run in-process.
