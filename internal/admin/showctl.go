@@ -98,6 +98,14 @@ func (s *showctl) file(f control.FileInfo) {
 		s.fail(err)
 		return
 	}
+	if f.Kind == control.KindSecret {
+		if v.Exists {
+			fmt.Fprintf(s.w, "%s\n", f.Show)
+		} else {
+			fmt.Fprintf(s.w, "(Default.) %s\n", f.None)
+		}
+		return
+	}
 	switch {
 	case v.Source == control.NoValue:
 		fmt.Fprintf(s.w, "(Default.) %s\n", f.None)

@@ -64,6 +64,8 @@ doublebouncehost: (Default.) Double bounces go to an address at the host mail.ex
 
 doublebounceto: (Default.) Double bounces go to the user postmaster.
 
+enhancedstatuscodes: (Default.) qmail-smtpd's enhanced status codes: 0 (0 means off, as in qmail).
+
 envnoathost: (Default.) qmail-send appends @mail.example.com to recipients without a host.
 
 helohost: qmail-remote says HELO   spaced.example.
@@ -75,6 +77,8 @@ localiphost: (Default.) qmail-smtpd replaces this host's [IP address] in recipie
 locals: 
 Mail for localhost is delivered locally.
 Mail for mail.example.com is delivered locally.
+
+maxrcpt: (Default.) qmail-smtpd accepts at most 0 recipients per message (0 means no limit).
 
 me: My name is mail.example.com.
 
@@ -96,17 +100,29 @@ rcpthosts:
 SMTP clients may send mail to recipients at example.com.
 SMTP clients may send mail to recipients at .example.net.
 
+remoteauth: (Default.) qmail-remote never authenticates to a relay.
+
+servercert.pem: qmail-smtpd offers STARTTLS with this certificate (the contents are not shown).
+
 smtpgreeting: (Default.) qmail-smtpd greets with: 220 mail.example.com
 
 smtproutes: 
 SMTP route: :relay.example.com.
 SMTP route: x.example:[192.0.2.1]:2525.
 
+smtputf8: (Default.) qmail-smtpd's SMTPUTF8: 0 (0 means off: 8-bit addresses pass unchecked, as in qmail).
+
 timeoutconnect: (Default.) qmail-remote waits 60 seconds for an SMTP connection.
+
+timeoutlocal: (Default.) qmail-local lets a |program delivery run for 0 seconds (0 means no limit).
 
 timeoutremote: (Default.) qmail-remote waits 1200 seconds for each SMTP reply or write.
 
 timeoutsmtpd: (Default.) qmail-smtpd waits 1200 seconds for each command or write.
+
+tlsclientca: (Default.) qmail-remote trusts the system's CA certificates only.
+
+tlsdestinations: (Default.) qmail-remote uses STARTTLS whenever a peer offers it, without checking certificates.
 
 virtualdomains: 
 Virtual domain: virt.example:joe-virt.
@@ -114,8 +130,6 @@ Virtual domain: virt.example:joe-virt.
 bad?name: I have no idea what this file does.
 
 rcpthosts~: I have no idea what this file does.
-
-servercert.pem: I have no idea what this file does.
 `
 
 // userModeHome makes a home owned by an unprivileged account (user mode)

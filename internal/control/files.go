@@ -22,6 +22,9 @@ const (
 	KindMap
 	// KindCDB files are compiled by a qmail tool from a list file.
 	KindCDB
+	// KindSecret files (a TLS key, passwords) are only said to exist:
+	// their contents are never printed.
+	KindSecret
 )
 
 func (k Kind) String() string {
@@ -36,6 +39,8 @@ func (k Kind) String() string {
 		return "map"
 	case KindCDB:
 		return "cdb"
+	case KindSecret:
+		return "secret"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -109,6 +114,9 @@ var Files = []FileInfo{
 	{Name: "doublebounceto", Kind: KindLine, Default: "postmaster", ReadBy: "qmail-send",
 		Desc: "The user that gets bounces which cannot be returned.",
 		Show: "Double bounces go to the user %s."},
+	{Name: "enhancedstatuscodes", Kind: KindInt, Default: "0", ReadBy: "qmail-smtpd",
+		Desc: "goqmail's own: nonzero makes qmail-smtpd announce ENHANCEDSTATUSCODES and put RFC 2034 codes in its replies after EHLO.",
+		Show: "qmail-smtpd's enhanced status codes: %s (0 means off, as in qmail)."},
 	{Name: "envnoathost", Kind: KindLine, Default: "envnoathost", Me: true, ReadBy: "qmail-send",
 		Desc: "The host qmail-send appends to envelope recipients that have no @.",
 		Show: "qmail-send appends @%s to recipients without a host."},
@@ -127,6 +135,9 @@ var Files = []FileInfo{
 		Desc: "The domains whose mail qmail-send delivers on this host.",
 		Show: "Mail for %s is delivered locally.",
 		None: "Not set: qmail-send refuses to run without locals or me."},
+	{Name: "maxrcpt", Kind: KindInt, Default: "0", ReadBy: "qmail-smtpd",
+		Desc: "goqmail's own: the most recipients qmail-smtpd accepts in one message; more get 452 (0: no limit).",
+		Show: "qmail-smtpd accepts at most %s recipients per message (0 means no limit)."},
 	{Name: "me", Kind: KindLine, ReadBy: "almost every program",
 		Desc: "This host's name: the default of many other control files.",
 		Show: "My name is %s.",
@@ -156,6 +167,14 @@ var Files = []FileInfo{
 		Desc: "The domains (dom, or .dom for its subdomains) qmail-smtpd accepts mail for from clients without RELAYCLIENT.",
 		Show: "SMTP clients may send mail to recipients at %s.",
 		None: "SMTP clients may send mail to recipients anywhere."},
+	{Name: "remoteauth", Kind: KindSecret, ReadBy: "qmail-remote",
+		Desc: "relay:user:password lines: credentials qmail-remote gives smart hosts with SMTP AUTH (readable by qmailr only).",
+		Show: "qmail-remote authenticates to the relays listed there (the contents are not shown).",
+		None: "qmail-remote never authenticates to a relay."},
+	{Name: "servercert.pem", Kind: KindSecret, ReadBy: "qmail-smtpd",
+		Desc: "The certificate and private key (PEM) qmail-smtpd offers STARTTLS with.",
+		Show: "qmail-smtpd offers STARTTLS with this certificate (the contents are not shown).",
+		None: "qmail-smtpd does not offer STARTTLS."},
 	{Name: "smtpgreeting", Kind: KindLine, Me: true, Required: true, ReadBy: "qmail-smtpd",
 		Desc: "The text of qmail-smtpd's 220 greeting.",
 		Show: "qmail-smtpd greets with: 220 %s",
@@ -164,15 +183,29 @@ var Files = []FileInfo{
 		Desc: "Routes (domain:relay[:port]) that qmail-remote uses instead of MX records.",
 		Show: "SMTP route: %s.",
 		None: "qmail-remote follows MX records for every domain."},
+	{Name: "smtputf8", Kind: KindInt, Default: "0", ReadBy: "qmail-smtpd",
+		Desc: "goqmail's own: nonzero makes qmail-smtpd announce SMTPUTF8 and accept 8-bit (UTF-8) addresses only from clients that ask for it.",
+		Show: "qmail-smtpd's SMTPUTF8: %s (0 means off: 8-bit addresses pass unchecked, as in qmail)."},
 	{Name: "timeoutconnect", Kind: KindInt, Default: "60", ReadBy: "qmail-remote",
 		Desc: "How many seconds qmail-remote waits for an SMTP connection.",
 		Show: "qmail-remote waits %s seconds for an SMTP connection."},
+	{Name: "timeoutlocal", Kind: KindInt, Default: "0", ReadBy: "qmail-local",
+		Desc: "goqmail's own: how many seconds a |program delivery may run before qmail-local kills it and defers (0: wait for ever, as qmail does).",
+		Show: "qmail-local lets a |program delivery run for %s seconds (0 means no limit)."},
 	{Name: "timeoutremote", Kind: KindInt, Default: "1200", ReadBy: "qmail-remote",
 		Desc: "How many seconds qmail-remote waits for each reply or write.",
 		Show: "qmail-remote waits %s seconds for each SMTP reply or write."},
 	{Name: "timeoutsmtpd", Kind: KindInt, Default: "1200", ReadBy: "qmail-smtpd",
 		Desc: "How many seconds qmail-smtpd waits for each command or write.",
 		Show: "qmail-smtpd waits %s seconds for each command or write."},
+	{Name: "tlsclientca", Kind: KindLine, ReadBy: "qmail-remote",
+		Desc: "goqmail's own: PEM CA certificates qmail-remote trusts, besides the system's, for tlsdestinations entries marked verify.",
+		Show: "qmail-remote also trusts the CA certificates in control/tlsclientca (first line: %s).",
+		None: "qmail-remote trusts the system's CA certificates only."},
+	{Name: "tlsdestinations", Kind: KindMap, ReadBy: "qmail-remote",
+		Desc: "goqmail's own: STARTTLS policy per recipient domain (domain:try, :off, :require or :verify; .suffix and an empty or * domain as in smtproutes).",
+		Show: "qmail-remote STARTTLS policy: %s.",
+		None: "qmail-remote uses STARTTLS whenever a peer offers it, without checking certificates."},
 	{Name: "virtualdomains", Kind: KindMap, ReadBy: "qmail-send",
 		Desc: "Virtual users and domains ([user@]domain:prepend) that qmail-send hands to a local user.",
 		Show: "Virtual domain: %s.",
@@ -241,7 +274,7 @@ func (d *Dir) Value(name string) (Value, error) {
 	}
 	v := Value{Info: info}
 	switch info.Kind {
-	case KindCDB:
+	case KindCDB, KindSecret:
 		exists, err := d.Readable(name)
 		v.Exists = exists
 		if err != nil {

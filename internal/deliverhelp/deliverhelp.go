@@ -1,6 +1,7 @@
 // Package deliverhelp holds qmail's small delivery helpers (spec §17),
 // the programs users put in their .qmail files: preline, forward,
-// condredirect, bouncesaying, except, and the Maildir maker maildirmake.
+// condredirect, bouncesaying, except, qreceipt, and the Maildir tools
+// maildirmake, maildir2mbox and maildirwatch.
 // Each exits 100 on a usage error and 111 on a temporary failure, like
 // the rest of qmail's delivery programs.
 package deliverhelp

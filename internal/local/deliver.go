@@ -1,11 +1,13 @@
 package local
 
 import (
+	"context"
 	"errors"
 	"os/exec"
 	"syscall"
 	"time"
 
+	"goqmail/internal/control"
 	"goqmail/internal/maildir"
 	"goqmail/internal/mbox"
 	"goqmail/internal/qq"
@@ -64,7 +66,22 @@ func (d *delivery) program(cmd string) (stop bool, ex *exit) {
 	if _, err := d.msg.Seek(0, 0); err != nil {
 		return false, temp("Unable to rewind message. (#4.3.0)")
 	}
-	c := exec.Command("/bin/sh", "-c", umaskShell, "sh", cmd)
+	limit, ex := d.programTimeout()
+	if ex != nil {
+		return false, ex
+	}
+	runCtx, cancel := context.Background(), context.CancelFunc(func() {})
+	if limit > 0 {
+		runCtx, cancel = context.WithTimeout(runCtx, time.Duration(limit)*time.Second)
+	}
+	defer cancel()
+	c := exec.CommandContext(runCtx, "/bin/sh", "-c", umaskShell, "sh", cmd)
+	if limit > 0 {
+		// Its own process group, so that the kill reaches everything
+		// the line started (a pipeline, a background child).
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
+	}
 	c.Args[0] = "sh"
 	c.Dir = d.home
 	c.Env = d.env
@@ -79,6 +96,9 @@ func (d *delivery) program(cmd string) (stop bool, ex *exit) {
 		return false, tempf("Unable to fork: %s. (#4.3.0)", errText(err))
 	}
 	err := c.Wait()
+	if limit > 0 && errors.Is(runCtx.Err(), context.DeadlineExceeded) {
+		return false, tempf("Timeout on program delivery: killed after %d seconds. (#4.3.0)", limit)
+	}
 	code := 0
 	if err != nil {
 		var ee *exec.ExitError
@@ -108,4 +128,23 @@ func (d *delivery) program(cmd string) (stop bool, ex *exit) {
 // environment; its error output goes into the report.
 func openQueue(d *delivery) (*qq.QQ, error) {
 	return qq.Open(d.ctx.Home, d.env, d.ctx.Stderr)
+}
+
+// programTimeout reads control/timeoutlocal, goqmail's own control file:
+// how many seconds a |program line may run before qmail-local kills it
+// (its whole process group) and defers the delivery with "Timeout on
+// program delivery". qmail 1.03 waits for ever, and so does goqmail when
+// the file is missing, empty or 0: a filter that legitimately takes long
+// must not be cut off by an upgrade. A negative number means off too. A
+// malformed file defers program deliveries with a text naming it, so the
+// administrator sees the mistake in the log instead of a silent default.
+func (d *delivery) programTimeout() (int, *exit) {
+	if d.ctx.Home == "" {
+		return 0, nil
+	}
+	n, err := control.New(d.ctx.Home).Int("timeoutlocal", 0)
+	if err != nil {
+		return 0, tempf("Unable to read controls: %s. (#4.3.0)", err)
+	}
+	return max(n, 0), nil
 }

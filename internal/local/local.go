@@ -20,6 +20,9 @@
 //     previous partial message is fenced off (package mbox).
 //   - A .qmail file is read up to 16 MiB; an open or stat error that does
 //     not clearly mean "no such file" defers instead of being skipped.
+//   - control/timeoutlocal (goqmail's own; missing or 0 means wait for
+//     ever, as qmail does) bounds how long a |program line may run: then
+//     its whole process group is killed and the delivery deferred.
 //   - A NUL byte ends a file or program line, as it ended the C string in
 //     qmail; a NUL in a forwarding address makes qmail-queue refuse it
 //     (permanent), where qmail would have split the address in two.

@@ -21,6 +21,13 @@ const MaxAddress = 900
 //
 // Anything after the terminator (ESMTP parameters) is ignored.
 func parseAddress(arg string) string {
+	a, _ := parseAddressRest(arg)
+	return a
+}
+
+// parseAddressRest is parseAddress that also returns what follows the
+// terminator: the ESMTP parameters.
+func parseAddressRest(arg string) (string, string) {
 	term := byte('>')
 	if i := strings.IndexByte(arg, '<'); i >= 0 {
 		arg = arg[i+1:]
@@ -49,7 +56,7 @@ func parseAddress(arg string) string {
 			b.WriteByte(c)
 			escaped = false
 		case c == term && !quoted:
-			return b.String()
+			return b.String(), arg[i+1:]
 		case c == '\\':
 			escaped = true
 		case c == '"':
@@ -58,7 +65,7 @@ func parseAddress(arg string) string {
 			b.WriteByte(c)
 		}
 	}
-	return b.String()
+	return b.String(), ""
 }
 
 // ipLiteral returns the IPv4 address of a domain "[d.d.d.d]": four

@@ -26,6 +26,7 @@ func (c *Conn) resetTransaction() {
 	c.seenMail = false
 	c.mailFrom = ""
 	c.barf = false
+	c.utf8 = false
 	c.rcpts = nil
 }
 
@@ -38,17 +39,14 @@ func (c *Conn) setHelo(arg string) {
 func (c *Conn) heloCmd(arg string) (int, string) {
 	c.resetTransaction()
 	c.setHelo(arg)
+	c.ehlo = false
 	return 250, c.cfg.greeting
-}
-
-// ehloKeywords are the extensions EHLO announces after the greeting.
-func (c *Conn) ehloKeywords() []string {
-	return []string{"PIPELINING", "8BITMIME"}
 }
 
 func (c *Conn) ehloCmd(arg string) (int, string) {
 	c.resetTransaction()
 	c.setHelo(arg)
+	c.ehlo = true
 	lines := append([]string{c.cfg.greeting}, c.ehloKeywords()...)
 	return 250, strings.Join(lines, "\n")
 }
@@ -60,15 +58,15 @@ func (c *Conn) rsetCmd() (int, string) {
 
 // address parses a MAIL or RCPT argument into an envelope address,
 // rewriting "[my ip]" to localiphost. ok is false for a syntax error.
-func (c *Conn) address(arg string) (a string, ok bool, err error) {
-	a = parseAddress(arg)
+func (c *Conn) address(arg string) (a, rest string, ok bool, err error) {
+	a, rest = parseAddressRest(arg)
 	if a, err = c.rewriteLiteral(a); err != nil {
-		return "", false, err
+		return "", "", false, err
 	}
 	if len(a) >= MaxAddress || !addr.EnvelopeSafe(a) {
-		return "", false, nil
+		return "", "", false, nil
 	}
-	return a, true, nil
+	return a, rest, true, nil
 }
 
 // rewriteLiteral replaces a domain "[d.d.d.d]" naming one of this host's
@@ -104,15 +102,23 @@ func (c *Conn) rewriteLiteral(a string) (string, error) {
 // mailCmd starts a transaction. HELO is not required; a rejected MAIL
 // leaves the previous transaction as it was (§24 item 3).
 func (c *Conn) mailCmd(arg string) (int, string, error) {
-	a, ok, err := c.address(arg)
+	a, rest, ok, err := c.address(arg)
 	if err != nil {
 		return 0, "", err
 	}
 	if !ok {
 		return 555, msgSyntax, nil
 	}
+	code, msg, smtputf8 := c.mailParams(rest)
+	if code == 0 {
+		code, msg = c.check8bit(a, smtputf8)
+	}
+	if code != 0 {
+		return code, msg, nil
+	}
 	c.resetTransaction()
 	c.seenMail = true
+	c.utf8 = smtputf8
 	c.mailFrom = a
 	c.barf = badMailFrom(c.cfg.badMailFrom, a)
 	return 250, "ok", nil
@@ -122,12 +128,15 @@ func (c *Conn) rcptCmd(arg string) (int, string, error) {
 	if !c.seenMail {
 		return 503, msgMailFirst, nil
 	}
-	a, ok, err := c.address(arg)
+	a, _, ok, err := c.address(arg)
 	if err != nil {
 		return 0, "", err
 	}
 	if !ok {
 		return 555, msgSyntax, nil
+	}
+	if code, msg := c.check8bit(a, c.utf8); code != 0 {
+		return code, msg, nil
 	}
 	if c.barf {
 		return 553, "sorry, your envelope sender is in my badmailfrom list (#5.7.1)", nil
@@ -147,6 +156,9 @@ func (c *Conn) rcptCmd(arg string) (int, string, error) {
 			return 553, "sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)", nil
 		}
 	}
+	if m := c.cfg.ext.maxRcpt; m > 0 && len(c.rcpts) >= m {
+		return 452, msgTooManyRcpts, nil
+	}
 	c.rcpts = append(c.rcpts, a)
 	return 250, "ok", nil
 }
@@ -162,14 +174,14 @@ func (c *Conn) dataCmd() (int, string, error) {
 	}
 	sender, rcpts := c.mailFrom, c.rcpts
 	c.resetTransaction()
-	q, err := qq.Open(c.ctx.Home, c.ctx.Env, c.ctx.Stderr)
+	q, err := qq.Open(c.ctx.Home, c.queueEnv(), c.ctx.Stderr)
 	if err != nil {
 		c.ctx.Warn("unable to start qmail-queue: %v", err)
 		return 451, "qqt failure (#4.3.0)", nil
 	}
 	qp := q.Pid()
 	c.reply(354, "go ahead")
-	q.WriteString(receivedLine(c.peer, c.helo, c.fakeHelo, c.opt.now()))
+	q.WriteString(receivedLine(c.peer, c.helo, c.fakeHelo, c.protocol(), c.opt.now()))
 	st, err := readBody(c.in, q, c.cfg.databytes)
 	if err != nil {
 		q.Abort()
@@ -184,7 +196,7 @@ func (c *Conn) dataCmd() (int, string, error) {
 		return 554, "too many hops, this message is looping (#5.4.6)", nil
 	case st.tooBig:
 		q.Abort()
-		return 552, "sorry, that message size exceeds my databytes limit (#5.3.4)", nil
+		return 552, msgTooBig, nil
 	}
 	res := q.Close(sender, rcpts)
 	if res.OK() {

@@ -34,6 +34,8 @@ type config struct {
 	// percentHack is control/percenthack, which qmail-send applies to
 	// recipients; qmail-smtpd applies it too before its rcpthosts check.
 	percentHack asciiSet
+
+	ext extConfig
 }
 
 // errNoGreeting is neither control/smtpgreeting nor control/me existing.
@@ -97,6 +99,10 @@ func loadConfig(ctx *prog.Context) (*config, error) {
 	}
 	c.percentHack = newASCIISet(ph)
 	if err := c.loadDatabytes(d, ctx); err != nil {
+		c.close()
+		return nil, err
+	}
+	if err := c.loadExt(d, ctx); err != nil {
 		c.close()
 		return nil, err
 	}

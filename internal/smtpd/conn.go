@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"net"
 	"strconv"
@@ -40,11 +41,22 @@ type Conn struct {
 
 	helo     string // the HELO/EHLO argument, at first TCPREMOTEHOST
 	fakeHelo bool   // helo differs from TCPREMOTEHOST
+	ehlo     bool   // the client said EHLO: enhanced status codes apply
+
+	// TLS and AUTH (tls.go, auth.go)
+	basePeer  peer     // the peer as tcpserver described it
+	raw       net.Conn // the socket under TLS, nil before STARTTLS
+	ownRaw    bool     // raw is our dup of fd 0, to be closed
+	tlsConn   *tls.Conn
+	tlsCipher string // the cipher suite's name, for the Received line
+	authUser  string
+	authFails int
 
 	// the transaction
 	seenMail bool
 	mailFrom string
 	barf     bool // the sender is in badmailfrom
+	utf8     bool // MAIL carried SMTPUTF8
 	rcpts    []string
 }
 
@@ -55,6 +67,7 @@ func newConn(ctx *prog.Context, cfg *config, opt options) *Conn {
 	c.rd = newTimedReader(ctx.Stdin, cfg.timeout, c.out.Flush)
 	c.in = bufio.NewReaderSize(c.rd, inBuffer)
 	c.helo = c.peer.remoteHost
+	c.basePeer = c.peer
 	return c
 }
 
@@ -62,17 +75,36 @@ func newConn(ctx *prog.Context, cfg *config, opt options) *Conn {
 func (c *Conn) stop() {
 	c.rd.stop()
 	c.wr.stop()
+	if c.tlsConn != nil {
+		c.tlsConn.Close()
+	} else if c.ownRaw && c.raw != nil {
+		c.raw.Close()
+	}
 }
 
 // reply buffers one reply; lines of a multi-line reply are separated
 // by '\n' in msg.
 func (c *Conn) reply(code int, msg string) {
+	c.replyLines(code, msg, c.enhancedCode(code, msg))
+}
+
+// replyPlain buffers a reply that never carries an enhanced status code
+// (the greeting, HELO and EHLO, as RFC 2034 says).
+func (c *Conn) replyPlain(code int, msg string) {
+	c.replyLines(code, msg, "")
+}
+
+func (c *Conn) replyLines(code int, msg, enh string) {
 	lines := strings.Split(msg, "\n")
 	for i, l := range lines {
 		c.out.WriteString(strconv.Itoa(code))
 		if i < len(lines)-1 {
 			c.out.WriteByte('-')
 		} else {
+			c.out.WriteByte(' ')
+		}
+		if enh != "" {
+			c.out.WriteString(enh)
 			c.out.WriteByte(' ')
 		}
 		c.out.WriteString(l)
@@ -82,7 +114,13 @@ func (c *Conn) reply(code int, msg string) {
 
 // serve runs the session and returns the exit code.
 func (c *Conn) serve() int {
-	c.reply(220, c.cfg.greeting+" ESMTP")
+	if c.cfg.ext.smtps {
+		if err := c.startTLS(); err != nil {
+			c.ctx.Warn("TLS handshake failed: %v", err)
+			return 1
+		}
+	}
+	c.replyPlain(220, c.cfg.greeting+" ESMTP")
 	if c.out.Flush() != nil {
 		return 1
 	}
@@ -161,9 +199,13 @@ func (c *Conn) command(line []byte) (code int, exit bool) {
 	flush := true
 	switch asciiLower(verb) {
 	case "helo":
-		c.reply(c.heloCmd(arg))
+		c.replyPlain(c.heloCmd(arg))
 	case "ehlo":
-		c.reply(c.ehloCmd(arg))
+		c.replyPlain(c.ehloCmd(arg))
+	case "starttls":
+		return c.starttlsCmd(arg)
+	case "auth":
+		return c.authCmd(arg)
 	case "rset":
 		c.reply(c.rsetCmd())
 		flush = false

@@ -60,4 +60,67 @@
 //     on the stream until its owner closes it.
 //   - Exit codes: 0 after QUIT, 1 for everything else (EOF, read or write
 //     errors, timeouts, a bare LF, a 421), as qmail's _exit(1).
+//
+// Beyond qmail 1.03. Each part is off unless its switch is set, and with
+// every switch off the replies are qmail 1.03's, byte for byte.
+//
+//   - STARTTLS: announced when control/servercert.pem (certificate chain
+//     and private key in one PEM file, as the qmail-tls patch keeps it)
+//     exists and the session is not under TLS already. The file is read
+//     at STARTTLS, so a renewed certificate needs no restart; a broken
+//     one gets "454 TLS not available due to temporary reason (#4.3.0)"
+//     and a warning. "220 ready to start TLS", then everything the client
+//     sent after STARTTLS before the handshake is thrown away (the
+//     CVE-2011-0411 injection), and the session starts over: no HELO, no
+//     transaction, no AUTH. TLS session tickets are off (Outlook.com fails
+//     on resumption); Go's defaults choose versions (TLS 1.2 and later)
+//     and ciphers; control/tlsserverciphers (an OpenSSL cipher string) is
+//     not read. STARTTLS with a parameter gets 501, a second STARTTLS or
+//     one inside a transaction 503. Under tcpserver descriptor 0 is the
+//     socket; on pipes STARTTLS gets the 454. The Received line says
+//     "with (CIPHER encrypted) SMTP" as the qmail-tls patch writes it.
+//   - SMTPS (port 465): $SMTPS set (tcpserver's rules or env) means TLS
+//     from the first byte, before the greeting; no certificate ends the
+//     session at once with a warning.
+//   - AUTH PLAIN and LOGIN, with the smtp-auth patch's command line:
+//     "qmail-smtpd hostname checkpassword-program subprogram...". The
+//     checkpassword program gets "user\0password\0\0" on descriptor 3
+//     (the third field, CRAM-MD5's challenge, stays empty, as the patch
+//     does for PLAIN and LOGIN, so a CRAM-aware checker never takes a
+//     password for a digest); exit 0 accepts, 1 refuses, anything else
+//     (or no exit within timeoutsmtpd) is "454 temporary authentication
+//     failure (#4.3.0)". AUTH is offered only under TLS: before it the
+//     answer is "538 auth not available without TLS (#5.3.3)", unless
+//     $FORCETLS is "0" (sagredo's variable; set it in tcprules for a
+//     trusted network only). Without checkpassword arguments AUTH is
+//     qmail's "502 unimplemented (#5.5.1)". A success ("235 ok, go ahead
+//     (#2.0.0)") makes the client relay as with RELAYCLIENT="" (a
+//     RELAYCLIENT already set keeps its suffix); the user name shows in
+//     the Received line as "(user@ip)", qmail's place for TCPREMOTEINFO,
+//     and qmail-queue (and a $QMAILQUEUE filter) runs with TCPREMOTEINFO
+//     set to it. A failure is "535 authentication failed (#5.7.1)" after
+//     a 2-second pause, the same for an unknown user and a bad password;
+//     the fifth failure in a session gets "421 too many authentication
+//     failures (#4.7.0)" and the end of the session. An authorization
+//     identity other than the user is refused (535); a NUL beyond PLAIN's
+//     two, a control byte in the user name, a field over 512 bytes or bad
+//     base64 get "501 malformed auth input (#5.5.4)"; "*" gets "501 auth
+//     exchange cancelled (#5.0.0)". AUTH is refused during a transaction
+//     and once authenticated (503, the patch's texts).
+//   - SIZE: announced as "SIZE n" when databytes (or $DATABYTES) is set;
+//     a MAIL SIZE= above it gets the databytes 552 at once, a malformed
+//     one "501 malformed SIZE parameter (#5.5.4)". Without databytes SIZE
+//     is neither announced nor checked, as in qmail.
+//   - control/enhancedstatuscodes (nonzero): ENHANCEDSTATUSCODES is
+//     announced, and after EHLO every 2xx/4xx/5xx reply but EHLO's and
+//     HELO's starts with an RFC 2034 code: the "(#x.y.z)" qmail already
+//     writes at the end of the text (kept there for log watchers), or
+//     x.0.0 when the text has none.
+//   - control/smtputf8 (nonzero): SMTPUTF8 is announced; an address with
+//     8-bit bytes then needs the SMTPUTF8 parameter on MAIL and must be
+//     valid UTF-8, else "553 ... (#5.6.7)". Without the file, 8-bit
+//     addresses pass unchecked, as in qmail.
+//   - control/maxrcpt (a number, 0 = no limit, the default, as qmail):
+//     recipients beyond it get "452 sorry, too many recipients (#4.5.3)"
+//     (RFC 5321 §4.5.3.1.10), and the message goes to those accepted.
 package smtpd

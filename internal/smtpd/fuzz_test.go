@@ -72,3 +72,62 @@ func FuzzSession(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAddressRest checks the MAIL/RCPT argument parser with ESMTP
+// parameters: the address never holds the parameters, and the rest is
+// a suffix of the argument.
+func FuzzAddressRest(f *testing.F) {
+	for _, s := range []string{"FROM:<a@b> SIZE=10 SMTPUTF8", "TO:a@b x", "FROM:<\"a>b\"@c> BODY=8BITMIME",
+		"FROM:<a\\>b@c> SIZE=1", "TO:<@r,@s:u@d>", "FROM:<a@b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, arg string) {
+		a, rest := parseAddressRest(arg)
+		if !strings.HasSuffix(arg, rest) {
+			t.Errorf("rest %q is not a suffix of %q", rest, arg)
+		}
+		if len(a) > len(arg) {
+			t.Errorf("address %q longer than %q", a, arg)
+		}
+		if a != parseAddress(arg) {
+			t.Errorf("parseAddressRest and parseAddress disagree on %q", arg)
+		}
+	})
+}
+
+// FuzzExtendedSession runs sessions with every extension switched on
+// (SIZE, ENHANCEDSTATUSCODES, SMTPUTF8, maxrcpt, AUTH without TLS
+// through a checkpassword that always refuses) and checks that every
+// reply line is well formed and the queue sees sound envelopes.
+func FuzzExtendedSession(f *testing.F) {
+	for _, s := range []string{
+		"EHLO x\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<a@b> SIZE=10 SMTPUTF8\r\nRCPT TO:<ü@example.com>\r\nDATA\r\n.\r\n",
+		"AUTH LOGIN\r\n*\r\nAUTH LOGIN YQ==\r\nYg==\r\nAUTH PLAIN\r\n=\r\nAUTH X\r\n",
+		"EHLO x\r\nMAIL FROM:<a@b> SIZE=99999\r\nMAIL FROM:<a\xff@b> SMTPUTF8\r\nSTARTTLS\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		h := newHarness(t, map[string]string{
+			"me": "mail.example.com\n", "rcpthosts": "example.com\n", "databytes": "200\n",
+			"enhancedstatuscodes": "1\n", "smtputf8": "1\n", "maxrcpt": "3\n",
+		})
+		h.args = []string{"mail.example.com", "/bin/false"}
+		h.setenv("FORCETLS=0")
+		out, _, _ := h.run(string(in))
+		for _, line := range strings.SplitAfter(out, "\r\n") {
+			if line == "" {
+				continue
+			}
+			if len(line) < 6 || !strings.HasSuffix(line, "\r\n") || (line[3] != ' ' && line[3] != '-') ||
+				strings.Trim(line[:3], "0123456789") != "" || strings.ContainsAny(line[:len(line)-2], "\r\n\x00") {
+				t.Fatalf("malformed reply line %q", line)
+			}
+		}
+		for _, m := range h.messages() {
+			if len(m.rcpts) > 3 {
+				t.Errorf("%d recipients beyond maxrcpt", len(m.rcpts))
+			}
+		}
+	})
+}

@@ -39,6 +39,7 @@ type harness struct {
 	home  string
 	qdir  string
 	env   []string
+	args  []string // qmail-smtpd's arguments after its name
 	myIPs func() ([]net.IP, error)
 }
 
@@ -71,7 +72,7 @@ func (h *harness) setenv(kv ...string) *harness {
 
 // context builds a program context for one session.
 func (h *harness) context(in io.Reader, out, errw io.Writer) *prog.Context {
-	return &prog.Context{Args: []string{"qmail-smtpd"}, Env: h.env, Home: h.home,
+	return &prog.Context{Args: append([]string{"qmail-smtpd"}, h.args...), Env: h.env, Home: h.home,
 		Stdin: in, Stdout: out, Stderr: errw}
 }
 

@@ -67,8 +67,11 @@ func writeSafe(b *strings.Builder, s string) {
 //	  by LOCAL with SMTP; DATE
 //
 // The HELO part is there only when fakeHelo (the HELO/EHLO argument is
-// not the remote host name), INFO@ only when TCPREMOTEINFO is set.
-func receivedLine(p peer, helo string, fakeHelo bool, t time.Time) string {
+// not the remote host name), INFO@ only when TCPREMOTEINFO is set (or a
+// client authenticated: then INFO is its user name). proto is "SMTP",
+// or "(CIPHER encrypted) SMTP" under TLS, as the qmail-tls patch
+// writes it.
+func receivedLine(p peer, helo string, fakeHelo bool, proto string, t time.Time) string {
 	var b strings.Builder
 	b.WriteString("Received: from ")
 	writeSafe(&b, p.remoteHost)
@@ -85,7 +88,9 @@ func receivedLine(p peer, helo string, fakeHelo bool, t time.Time) string {
 	writeSafe(&b, p.remoteIP)
 	b.WriteString(")\n  by ")
 	writeSafe(&b, p.local)
-	b.WriteString(" with SMTP; ")
+	b.WriteString(" with ")
+	b.WriteString(proto)
+	b.WriteString("; ")
 	b.WriteString(datefmt.RFC822(t))
 	b.WriteString("\n")
 	return b.String()

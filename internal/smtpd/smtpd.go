@@ -11,14 +11,17 @@ import (
 type options struct {
 	now   func() time.Time
 	myIPs func() ([]net.IP, error)
+	// authDelay is the pause after a failed AUTH.
+	authDelay time.Duration
 }
 
-// Main is qmail-smtpd. It takes no arguments; it reads SMTP commands on
-// ctx.Stdin, writes replies on ctx.Stdout, reads control/ under
+// Main is qmail-smtpd. Like the smtp-auth patch it takes optional
+// arguments "hostname checkpassword-program [its arguments...]", which
+// switch AUTH on; it reads SMTP commands on ctx.Stdin, writes replies on ctx.Stdout, reads control/ under
 // ctx.Home and the tcpserver variables from ctx.Env, and returns 0 after
 // QUIT, 1 otherwise.
 func Main(ctx *prog.Context) int {
-	return run(ctx, options{now: time.Now, myIPs: interfaceIPs})
+	return run(ctx, options{now: time.Now, myIPs: interfaceIPs, authDelay: 2 * time.Second})
 }
 
 func run(ctx *prog.Context, opt options) int {
