@@ -55,7 +55,9 @@ func Open(home string, env []string, stderr io.Writer) (*QQ, error) {
 		return nil, err
 	}
 	cmd := exec.Command(Program(home, env))
-	cmd.Args[0] = "qmail-queue"
+	// argv[0] is the program's own name: a QMAILQUEUE naming one of our
+	// links (bin/qmail-qmqpc) must run that program, not qmail-queue.
+	cmd.Args[0] = filepath.Base(cmd.Path)
 	cmd.Env = env
 	cmd.Dir = home
 	cmd.Stdin = mr
