@@ -15,6 +15,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/signal"
 	"strings"
 	"syscall"
 	"time"
@@ -28,6 +29,9 @@ const staleAge = 36 * time.Hour
 
 // Main is qmail-clean.
 func Main(ctx *prog.Context) int {
+	// A vanished qmail-send must make a reply fail with EPIPE (exit 111),
+	// not kill us by signal at a write to descriptor 1.
+	signal.Ignore(syscall.SIGPIPE)
 	q := queuefs.New(ctx.Home)
 	r := bufio.NewReader(ctx.Stdin)
 	w := ctx.Stdout

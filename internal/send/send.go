@@ -83,6 +83,7 @@ type sender struct {
 	ch          [2]*channel
 	msgs        map[uint64]*message
 	finishing   []uint64 // messages with no recipients left
+	todoPending []uint64 // todo/ entries read but not yet preprocessed
 
 	delnum   int
 	exitasap bool
@@ -240,7 +241,11 @@ func (s *sender) run() int {
 	s.reports = make(chan report, 64)
 	if s.sig == nil {
 		s.sig = make(chan os.Signal, 4)
-		signal.Notify(s.sig, syscall.SIGTERM, syscall.SIGALRM, syscall.SIGHUP)
+		// SIGPIPE too, as qmail-send ignores it: qmail-lspawn's commands
+		// go out on descriptor 1, where Go would otherwise die of a
+		// killed spawner silently; asked for, the write fails and the
+		// loss is logged ("alert: oh no! lost spawn connection!").
+		signal.Notify(s.sig, syscall.SIGTERM, syscall.SIGALRM, syscall.SIGHUP, syscall.SIGPIPE)
 		defer signal.Stop(s.sig)
 	}
 	trig, err := s.watchTrigger()
@@ -254,8 +259,8 @@ func (s *sender) run() int {
 	}
 	now := s.now()
 	s.scanInfo()
-	s.scanTodo()
 	s.todoAt = now.Add(sleepTodo)
+	s.scanTodo()
 	s.cleanupAt = now
 	s.logStatus()
 	timer := time.NewTimer(time.Hour)

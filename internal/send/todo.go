@@ -25,24 +25,40 @@ type message struct {
 
 func (m *message) done() bool { return m.chans[0] == nil && m.chans[1] == nil }
 
-// scanTodo preprocesses every message in todo/ (spec §1.3).
+// todoBatch bounds how many todo files one turn of the main loop
+// preprocesses, so that a backlog never keeps deliveries from starting and
+// reports from being read (qmail 1.03 did one file per turn, which starved
+// preprocessing instead).
+const todoBatch = 32
+
+// scanTodo preprocesses the messages in todo/ (spec §1.3), at most
+// todoBatch of them per call; while some remain, todo/ stays due.
 func (s *sender) scanTodo() {
-	dir := s.q.Path("todo")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		s.logf("alert: unable to opendir todo, sleeping...\n")
-		s.todoAt = s.now().Add(retryTrouble)
-		return
-	}
-	for _, e := range entries {
-		n, ok := queuefs.ParseNumber(e.Name())
-		if !ok {
-			continue
+	if len(s.todoPending) == 0 {
+		entries, err := os.ReadDir(s.q.Path("todo"))
+		if err != nil {
+			s.logf("alert: unable to opendir todo, sleeping...\n")
+			s.todoAt = s.now().Add(retryTrouble)
+			return
 		}
+		for _, e := range entries {
+			if n, ok := queuefs.ParseNumber(e.Name()); ok {
+				s.todoPending = append(s.todoPending, n)
+			}
+		}
+	}
+	done := 0
+	for len(s.todoPending) > 0 && done < todoBatch && !s.exitasap {
+		n := s.todoPending[0]
+		s.todoPending = s.todoPending[1:]
 		if _, busy := s.msgs[n]; busy {
 			continue // already preprocessed; qmail-clean has yet to remove it
 		}
 		s.processTodo(n)
+		done++
+	}
+	if len(s.todoPending) > 0 && !s.exitasap {
+		s.todoAt = s.now()
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -44,6 +45,10 @@ func (e *engine) report(r spawnproto.Report) {
 }
 
 func (e *engine) serve(deliver deliverFunc) int {
+	// Like qmail's spawners, ignore SIGPIPE: when qmail-send dies, the
+	// deliveries in flight still finish and their reports fail quietly,
+	// instead of Go killing us at the first write to descriptor 1.
+	signal.Ignore(syscall.SIGPIPE)
 	if err := spawnproto.WriteLimit(e.out, spawnproto.Limit); err != nil {
 		return 111
 	}
