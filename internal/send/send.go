@@ -84,6 +84,7 @@ type sender struct {
 	msgs        map[uint64]*message
 	finishing   []uint64 // messages with no recipients left
 	todoPending []uint64 // todo/ entries read but not yet preprocessed
+	mutex       *os.File // lock/sendmutex, flocked while qmail-send runs
 
 	delnum   int
 	exitasap bool
@@ -137,7 +138,10 @@ func newSender(ctx *prog.Context) (*sender, int) {
 		s.logf("alert: cannot start: qmail-send is already running\n")
 		return nil, 111
 	}
-	// The mutex stays open (and locked) for the life of the process.
+	// The mutex stays open (and locked) for the life of qmail-send: it is
+	// kept in the sender, or the garbage collector would close the file
+	// and drop the lock.
+	s.mutex = mutex
 	files := [6]*os.File{}
 	for i := range files {
 		files[i] = ctx.File(i + 1)
@@ -237,6 +241,7 @@ func clamp(n int) int {
 }
 
 func (s *sender) run() int {
+	defer s.mutex.Close()
 	s.trigger = make(chan struct{}, 1)
 	s.reports = make(chan report, 64)
 	if s.sig == nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -415,6 +416,10 @@ func TestSecondSendRefusesToStart(t *testing.T) {
 	h := start(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) { return 'K', "" }, nil)
 	n := h.inject("a@b", "c@example.com")
 	h.expect("new msg " + itoaT(n)) // the first one is running
+	// The lock must survive garbage collection (the file holding it was
+	// once only a local variable, and the collector closed it).
+	runtime.GC()
+	runtime.GC()
 	logR, logW, _ := os.Pipe()
 	defer logR.Close()
 	null, _ := os.Open(os.DevNull)
