@@ -16,6 +16,7 @@ func TestCandidates(t *testing.T) {
 		want      []c
 	}{
 		{"-", "foo-bar", []c{{".qmail-foo-bar", "", false}, {".qmail-foo-default", "bar", true}, {".qmail-default", "foo-bar", true}}},
+		{"-", "foo-bar-baz", []c{{".qmail-foo-bar-baz", "", false}, {".qmail-foo-bar-default", "baz", true}, {".qmail-foo-default", "bar-baz", true}, {".qmail-default", "foo-bar-baz", true}}},
 		{"-", "a-b-", []c{{".qmail-a-b-", "", false}, {".qmail-a-b-default", "", true}, {".qmail-a-default", "b-", true}, {".qmail-default", "a-b-", true}}},
 		{"-", "", []c{{".qmail-", "", false}, {".qmail-default", "", true}}},
 		{"", "", []c{{".qmail", "", false}, {".qmaildefault", "", true}}},

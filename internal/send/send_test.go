@@ -540,3 +540,18 @@ func TestBadHUPKeepsOldControls(t *testing.T) {
 	h.next()
 	h.expect("starting delivery 2: msg " + itoaT(m) + " to local y@example.com")
 }
+
+func TestConcurrencyAbove120(t *testing.T) {
+	h := start(t, map[string]string{"me": "example.com\n", "concurrencylocal": "500\n", "concurrencyremote": "1500\n"},
+		func(c spawnproto.Command) (byte, string) { return 'K', "" }, nil)
+	h.expect("new msg " + itoaT(h.inject("a@b", "c@example.com")))
+	for _, l := range h.all {
+		if strings.HasPrefix(l, "status: ") {
+			if l != "status: local 0/500 remote 0/1000" {
+				t.Errorf("status line %q, want local limit 500 and remote capped at 1000", l)
+			}
+			return
+		}
+	}
+	t.Error("no status line")
+}
