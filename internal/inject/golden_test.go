@@ -322,6 +322,14 @@ var goldenCases = []injectCase{
 		err:  "qmail-inject: usage: qmail-inject [ -nNaAhH ] [ -fsender ] [ recip ... ]\n",
 	},
 	{
+		name: "a message with no header: the first line is body, after a blank line",
+		args: []string{"a@b.example"},
+		in:   "hello there: not a field\nsecond line\n",
+		out: date + msgID + "From: joe@host.example.com\nCc: recipient list not shown: ;\n" +
+			"\nhello there: not a field\nsecond line\n",
+		from: "joe@host.example.com", rcpts: []string{"a@b.example"},
+	},
+	{
 		name: "a NUL in the header",
 		in:   "To: a@b.example\x00T evil@x\n\n",
 		code: 100,

@@ -87,6 +87,8 @@ func TestQmqpd(t *testing.T) {
 		{"no sender", ns(ns("x\n")), 100, "", false, "qmail-test: fatal: protocol error: malformed netstring: no envelope sender\n"},
 		{"client gone mid-message", good[:20], 111, "", false, "qmail-test: fatal: read error: unexpected EOF\n"},
 		{"client gone before the envelope", good[:len(good)-30], 111, "", false, "qmail-test: fatal: read error: unexpected EOF\n"},
+		{"client gone between the message and the sender", "100:" + ns("x\n"), 111, "", false,
+			"qmail-test: fatal: read error: unexpected EOF\n"},
 		{"empty connection", "", 111, "", false, "qmail-test: fatal: read error: EOF\n"},
 	}
 	for _, tt := range tests {

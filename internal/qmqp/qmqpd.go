@@ -56,7 +56,9 @@ func readAddress(r interface {
 }, max int64) (a []byte, bad bool, err error) {
 	n, err := netstring.ReadLength(r, max)
 	if err != nil {
-		return nil, false, err
+		// An address is always mid-message: even an EOF before its
+		// first byte is the client gone, not a clean end.
+		return nil, false, unexpected(err)
 	}
 	keep := n
 	if keep > maxAddress {
