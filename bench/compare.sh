@@ -10,8 +10,9 @@
 # Installs Debian's postfix package if it is missing (it brings smtp-source/smtp-sink),
 # configures it with ../shared/bench/run-postfix.sh setup, installs goqmail with
 # bench/run-goqmail.sh setup, and writes everything under bench-results/DATE/ (runs.tsv,
-# summary.txt, table.txt, logs).  Must run as root.  Remote workloads (W2, W3R5000) are
-# skipped for goqmail while it has no qmail-remote.
+# summary.txt, table.txt, logs).  Must run as root.  Remote workloads (W2, W3R5000) relay
+# through qmail-remote to smtp-sink on 127.0.0.1:2600; an older bench install without
+# qmail-remote is set up again first.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -53,17 +54,9 @@ if [ "${ONLY:-postfix}" = postfix ]; then
 fi
 
 if [ "${ONLY:-goqmail}" = goqmail ]; then
-  [ -x "$QHOME/bin/qmail-start" ] || "$HERE/run-goqmail.sh" setup
-  ws=()
-  for w in "$@"; do
-    case $w in
-      W2 | W3R*) [ -e "$QHOME/bin/qmail-remote" ] || { echo "compare.sh: skipping $w for goqmail (no qmail-remote yet)"; continue; } ;;
-    esac
-    ws+=("$w")
-  done
-  if [ ${#ws[@]} -gt 0 ]; then
-    "$HERE/run-goqmail.sh" bench "$RUNS" "${ws[@]}" || echo "compare.sh: the goqmail run failed (exit $?)" >&2
-  fi
+  # An install made before qmail-remote existed lacks it: set it up again.
+  [ -x "$QHOME/bin/qmail-start" ] && [ -e "$QHOME/bin/qmail-remote" ] || "$HERE/run-goqmail.sh" setup
+  "$HERE/run-goqmail.sh" bench "$RUNS" "$@" || echo "compare.sh: the goqmail run failed (exit $?)" >&2
   "$HERE/run-goqmail.sh" stop >/dev/null 2>&1 || true
 fi
 

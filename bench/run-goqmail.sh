@@ -14,7 +14,7 @@
 # Settings (as the Postfix baseline): me = bench.local; locals and rcpthosts = bench.local,
 # localhost; concurrencylocal = concurrencyremote = 100; defaultdelivery ./Maildir/;
 # tcp.smtp allows 127.0.0.1 with RELAYCLIENT; smtproutes send remote.test and .remote.test
-# to the sink on 127.0.0.1:2600 (for W2/W3R5000 once qmail-remote exists).
+# to the sink on 127.0.0.1:2600 (W2, W3R5000: relayed by qmail-remote).
 # qmail-send logs to $QHOME/log/current (written by the logger as qmaill), tcpserver -v
 # to $QHOME/log/smtpd.  Needs root, Go, python3, bc and Debian's postfix package (for
 # smtp-source).  Stop any other MTA on port $PORT first.

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 
 	"goqmail/internal/prog"
@@ -39,21 +40,25 @@ func buildUsersCdb(ctx *prog.Context, home string, a *account, root bool) int {
 }
 
 // configLocalhost writes a configuration for the name localhost, for the
-// quick-start demo: me, locals and rcpthosts are localhost, defaultdomain
-// and plusdomain what config-fast derives from it. A file that exists is
+// quick-start demo: me and plusdomain are localhost, locals and rcpthosts
+// localhost and localhost.localdomain, defaultdomain localdomain. A file that exists is
 // left alone: install never overwrites an administrator's control file.
 func configLocalhost(out io.Writer, f *fsys, uid, gid int) error {
-	const name = "localhost"
-	ddom, pdom := derivedDomains(name)
+	// defaultdomain is "localdomain", not what config-fast would derive
+	// ("localhost"): qmail-inject appends .defaultdomain to every host
+	// without a dot, so someone@localhost would become
+	// someone@localhost.localhost, which is not local. With localdomain it
+	// becomes someone@localhost.localdomain, the name Debian gives
+	// 127.0.0.1, which locals and rcpthosts list beside localhost.
 	for _, c := range []struct{ file, value string }{
-		{"me", name}, {"defaultdomain", ddom}, {"plusdomain", pdom},
-		{"locals", name}, {"rcpthosts", name},
+		{"me", "localhost"}, {"defaultdomain", "localdomain"}, {"plusdomain", "localhost"},
+		{"locals", "localhost\nlocalhost.localdomain"}, {"rcpthosts", "localhost\nlocalhost.localdomain"},
 	} {
 		if _, err := f.root.Lstat("control/" + c.file); err == nil {
 			fmt.Fprintf(out, "install: keeping control/%s\n", c.file)
 			continue
 		}
-		fmt.Fprintf(out, "install: putting %s into control/%s\n", c.value, c.file)
+		fmt.Fprintf(out, "install: putting %s into control/%s\n", strings.ReplaceAll(c.value, "\n", ", "), c.file)
 		if err := writeControl(f, c.file, c.value+"\n", uid, gid); err != nil {
 			return err
 		}
