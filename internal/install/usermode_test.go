@@ -59,7 +59,7 @@ func TestUserModeUnprivileged(t *testing.T) {
 	checkUserModeTree(t, home, os.Getuid(), os.Getgid(), u.Username)
 	for f, want := range map[string]string{
 		"me": "localhost\n", "locals": "localhost\nlocalhost.localdomain\n",
-		"rcpthosts": "localhost\nlocalhost.localdomain\n",
+		"rcpthosts":     "localhost\nlocalhost.localdomain\n",
 		"defaultdomain": "localdomain\n", "plusdomain": "localhost\n",
 	} {
 		if got := readFile(t, home+"/control/"+f); got != want {
