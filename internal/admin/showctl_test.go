@@ -96,6 +96,8 @@ qmqpservers: (Default.) No QMQP servers: qmail-qmqpc refuses to run.
 
 queuelifetime: (Default.) Messages stay in the queue for at most 604800 seconds.
 
+rcptcheck: (Default.) qmail-smtpd checks local recipients at RCPT time when this is nonzero: 0.
+
 rcpthosts: 
 SMTP clients may send mail to recipients at example.com.
 SMTP clients may send mail to recipients at .example.net.

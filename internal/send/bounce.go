@@ -24,7 +24,7 @@ func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 // recipient line, the report, and one empty line; inside them a line feed
 // that follows another becomes '/', so the empty line ends the paragraph.
 func (s *sender) appendBounce(m *message, recip, text string) error {
-	r := strings.ReplaceAll(s.rw.stripPrepend(recip), "\n", "_")
+	r := strings.ReplaceAll(s.rw.StripPrepend(recip), "\n", "_")
 	para := []byte("<" + r + ">:\n" + text)
 	if len(para) == 0 || para[len(para)-1] != '\n' {
 		para = append(para, '\n')

@@ -28,6 +28,7 @@ import (
 	"goqmail/internal/control"
 	"goqmail/internal/prog"
 	"goqmail/internal/queuefs"
+	"goqmail/internal/rewrite"
 	"goqmail/internal/spawnproto"
 )
 
@@ -75,7 +76,7 @@ type sender struct {
 		w io.Writer
 		r *bufio.Reader
 	}
-	rw       rewriter
+	rw       *rewrite.Rewriter
 	lifetime time.Duration
 	bounce   bounceConfig
 
@@ -200,7 +201,6 @@ func (s *sender) readControls() error {
 	lifetime := getInt("queuelifetime", 604800)
 	s.concurrency[0] = clamp(getInt("concurrencylocal", 10))
 	s.concurrency[1] = clamp(getInt("concurrencyremote", 20))
-	s.rw.envnoathost = get(func() (string, error) { return s.ctl.LineMe("envnoathost", "envnoathost") })
 	s.bounce.from = get(func() (string, error) { return s.ctl.LineDefault("bouncefrom", "MAILER-DAEMON") })
 	s.bounce.host = get(func() (string, error) { return s.ctl.LineMe("bouncehost", "bouncehost") })
 	s.bounce.dbHost = get(func() (string, error) { return s.ctl.LineMe("doublebouncehost", "doublebouncehost") })
@@ -209,25 +209,14 @@ func (s *sender) readControls() error {
 		return err
 	}
 	s.lifetime = time.Duration(lifetime) * time.Second
-	if s.rw.percenthack, _, err = s.ctl.ReadSet("percenthack"); err != nil {
-		return err
-	}
-	return s.readLocals()
+	s.rw, err = rewrite.Load(s.ctl)
+	return err
 }
 
-// readLocals reads the two files HUP rereads.
+// readLocals rereads the two files HUP rereads, keeping the old values
+// on error.
 func (s *sender) readLocals() error {
-	locals, err := s.ctl.Locals()
-	if err != nil {
-		return err
-	}
-	vdoms, _, err := s.ctl.ReadMap("virtualdomains")
-	if err != nil {
-		return err
-	}
-	s.rw.locals = control.NewSet(locals)
-	s.rw.vdoms = vdoms
-	return nil
+	return s.rw.LoadLocals(s.ctl)
 }
 
 func clamp(n int) int {

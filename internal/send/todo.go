@@ -101,7 +101,7 @@ func (s *sender) processTodo(n uint64) {
 
 	var bufs [2][]byte
 	for _, r := range env.Recipients {
-		a, local := s.rw.rewrite(r)
+		a, local := s.rw.Rewrite(r)
 		c := 1
 		if local {
 			c = 0

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"goqmail/internal/rewrite"
 	"net"
 	"strings"
 )
@@ -143,27 +144,10 @@ func (c *config) rcptAllowed(rcpt string) (bool, error) {
 	if !ok || err != nil {
 		return ok, err
 	}
-	if hacked := percentHack(c.percentHack, rcpt); hacked != rcpt {
+	if hacked := rewrite.PercentHack(c.percentHack.has, rcpt); hacked != rcpt {
 		return c.rcptHostAllowed(hacked)
 	}
 	return true, nil
-}
-
-// percentHack applies qmail-send's rewriting (spec §3.3 step 2): while
-// the domain is in set and the local part holds a '%', the last '%'
-// becomes the '@' and the old domain is dropped.
-func percentHack(set asciiSet, a string) string {
-	for {
-		at := strings.LastIndexByte(a, '@')
-		if at < 0 || !set.has(a[at+1:]) {
-			return a
-		}
-		pct := strings.LastIndexByte(a[:at], '%')
-		if pct < 0 {
-			return a
-		}
-		a = a[:pct] + "@" + a[pct+1:at]
-	}
 }
 
 // rcptHostAllowed is qmail's rcpthosts check of one address.

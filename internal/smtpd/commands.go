@@ -7,6 +7,7 @@ import (
 
 	"goqmail/internal/addr"
 	"goqmail/internal/qq"
+	"goqmail/internal/rcptcheck"
 )
 
 // Errors that end the session with a 421.
@@ -19,6 +20,9 @@ var (
 const (
 	msgSyntax    = "syntax error (#5.5.4)"
 	msgMailFirst = "MAIL first (#5.5.1)"
+	// msgNoMailbox is control/rcptcheck's refusal: qmail-local's text for
+	// the same address, with qmail-smtpd's lower-case first letter.
+	msgNoMailbox = "sorry, no mailbox here by that name. (#5.1.1)"
 )
 
 // resetTransaction forgets the sender and the recipients.
@@ -154,6 +158,11 @@ func (c *Conn) rcptCmd(arg string) (int, string, error) {
 		}
 		if !allowed {
 			return 553, "sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)", nil
+		}
+	}
+	if c.cfg.ext.rcptCheck != nil {
+		if v, _ := c.cfg.ext.rcptCheck.Check(a); v == rcptcheck.Unknown {
+			return 550, msgNoMailbox, nil
 		}
 	}
 	if m := c.cfg.ext.maxRcpt; m > 0 && len(c.rcpts) >= m {

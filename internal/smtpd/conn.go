@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"goqmail/internal/prog"
 )
@@ -163,7 +164,17 @@ func (c *Conn) fail(err error) int {
 
 // readCommand reads one command line without its LF and without one
 // trailing CR, in bounded memory.
+//
+// The whole line, from the moment the session waits for it, must arrive
+// within timeoutsmtpd, not only each read: qmail's per-read timeout lets
+// a client that sends one byte every 1199 seconds hold a process for
+// days. A client that types slowly by hand still has the whole timeout
+// (20 minutes by default) per command. DATA keeps qmail's per-read
+// timeout: a large message on a slow link must not be cut, and
+// databytes bounds how long such a trickle can go on.
 func (c *Conn) readCommand() ([]byte, error) {
+	c.rd.until = time.Now().Add(c.cfg.timeout)
+	defer func() { c.rd.until = time.Time{} }()
 	line, err := c.in.ReadSlice('\n')
 	if err == bufio.ErrBufferFull || (err == nil && len(line) > MaxCommandLine) {
 		for err == bufio.ErrBufferFull {

@@ -53,7 +53,13 @@
 //     configuration error, answered like a malformed control/databytes
 //     with "421 unable to read controls (#4.3.0)" and the reason on
 //     stderr; qmail silently used the digits it found.
-//   - Timeouts (control/timeoutsmtpd) apply to every read and every write.
+//   - Timeouts (control/timeoutsmtpd) apply to every read and every write,
+//     and also to each whole command line, from the moment the session
+//     waits for it: a client sending one byte every few seconds (qmail
+//     let it hold a process for ever, a byte per 1199 seconds) gets
+//     "451 timeout (#4.4.2)" once the line has taken timeoutsmtpd. In
+//     DATA only each read is bounded, as in qmail: a big message on a
+//     slow link must get through, and databytes bounds its length.
 //     When the standard streams take deadlines (sockets and pipes the Go
 //     runtime polls, net.Conn) they are used; otherwise each read or write
 //     runs under a timer, and a timed-out read leaves one goroutine waiting
@@ -123,4 +129,16 @@
 //   - control/maxrcpt (a number, 0 = no limit, the default, as qmail):
 //     recipients beyond it get "452 sorry, too many recipients (#4.5.3)"
 //     (RFC 5321 §4.5.3.1.10), and the message goes to those accepted.
+//   - control/rcptcheck (a number, 0 = off, the default, as qmail): a
+//     recipient that is local after qmail-send's rewriting (locals,
+//     percenthack, virtualdomains) and for which local delivery would
+//     find no mailbox (users/cdb, the password file as qmail-getpw reads
+//     it, qmail-local's .qmail search) gets "550 sorry, no mailbox here
+//     by that name. (#5.1.1)", qmail-local's bounce text, so no bounce
+//     is ever made for it. Relaying clients are checked too. Whatever
+//     cannot be checked (an unreadable home, .qmail, users/cdb or
+//     password file, a missing alias user) is accepted: package
+//     rcptcheck says how. Controls it cannot read switch the check off
+//     with a warning rather than refuse mail; a malformed rcptcheck is a
+//     421, as for every other number file.
 package smtpd

@@ -7,6 +7,7 @@ import (
 
 	"goqmail/internal/control"
 	"goqmail/internal/prog"
+	"goqmail/internal/rcptcheck"
 )
 
 // extConfig holds the switches of the parts qmail 1.03 never had. Every
@@ -19,6 +20,10 @@ type extConfig struct {
 	enhanced bool // control/enhancedstatuscodes nonzero
 	smtputf8 bool // control/smtputf8 nonzero
 	maxRcpt  int  // control/maxrcpt; 0 = no limit
+
+	// rcptCheck is set when control/rcptcheck is nonzero and the
+	// controls it needs could be read: unknown local recipients get 550.
+	rcptCheck *rcptcheck.Checker
 
 	// auth is the checkpassword command line (program and its
 	// arguments) from qmail-smtpd's own arguments; nil = no AUTH.
@@ -52,6 +57,14 @@ func (c *config) loadExt(d *control.Dir, ctx *prog.Context) error {
 	}
 	if c.ext.maxRcpt < 0 {
 		return &control.Error{File: "control/maxrcpt", Line: 1, Msg: "negative number"}
+	}
+	if n, err = d.Int("rcptcheck", 0); err != nil {
+		return err
+	}
+	if n != 0 {
+		if c.ext.rcptCheck, err = rcptcheck.New(ctx.Home); err != nil {
+			ctx.Warn("control/rcptcheck is on but cannot be used, accepting every recipient: %v", err)
+		}
 	}
 	if len(ctx.Args) >= 3 {
 		c.ext.authHost = ctx.Args[1]

@@ -34,6 +34,19 @@ type timedReader struct {
 	before func() error
 	buf    []byte // timer mode: what the reading goroutine fills
 	err    error
+	// until, when set, is a bound over several reads: no read may wait
+	// beyond it (readCommand sets it for a whole command line).
+	until time.Time
+}
+
+// deadline is when the next read must be done by: d from now, or until
+// if that is sooner.
+func (t *timedReader) deadline() time.Time {
+	dl := time.Now().Add(t.d)
+	if !t.until.IsZero() && t.until.Before(dl) {
+		dl = t.until
+	}
+	return dl
 }
 
 func newTimedReader(r io.Reader, d time.Duration, before func() error) *timedReader {
@@ -56,14 +69,19 @@ func (t *timedReader) Read(p []byte) (int, error) {
 	}
 	var n int
 	var err error
+	dl := t.deadline()
+	if !time.Now().Before(dl) {
+		t.err = errTimeout
+		return 0, errTimeout
+	}
 	if t.dl != nil {
-		t.dl.SetReadDeadline(time.Now().Add(t.d))
+		t.dl.SetReadDeadline(dl)
 		n, err = t.r.Read(p)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			err = errTimeout
 		}
 	} else {
-		n, err = t.readTimer(p)
+		n, err = t.readTimer(p, time.Until(dl))
 	}
 	if err != nil {
 		t.err = err
@@ -71,7 +89,7 @@ func (t *timedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (t *timedReader) readTimer(p []byte) (int, error) {
+func (t *timedReader) readTimer(p []byte, d time.Duration) (int, error) {
 	if cap(t.buf) < len(p) {
 		t.buf = make([]byte, len(p))
 	}
@@ -82,7 +100,7 @@ func (t *timedReader) readTimer(p []byte) (int, error) {
 		n, err := r.Read(buf)
 		done <- ioResult{n, err}
 	}()
-	timer := time.NewTimer(t.d)
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case res := <-done:

@@ -8,13 +8,14 @@ import (
 	"goqmail/internal/prog"
 )
 
-const tcpserverUsage = "tcpserver [ -1UXpPhHrRoOdDqQv46 ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] [ -I interface ] host port program"
+const tcpserverUsage = "tcpserver [ -1UXpPhHrRoOdDqQv46 ] [ -c limit ] [ -C perip ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] [ -I interface ] host port program"
 
 // options are tcpserver's command-line settings (man tcpserver, and
 // ucspi-tcp-ipv6's -4, -6 and -I).
 type options struct {
 	verbosity   int // 0 -q, 1 -Q (default), 2 -v
 	limit       int // -c, default 40
+	perIP       int // -C, 0 (default) = no per-client limit
 	rules       string
 	rulesOpt    bool // -X: a missing rules file allows
 	banner      string
@@ -95,7 +96,7 @@ func parseOptions(ctx *prog.Context) (*options, string) {
 
 func needsValue(c byte) bool {
 	switch c {
-	case 'c', 'x', 'B', 'g', 'u', 'b', 'l', 't', 'I':
+	case 'c', 'C', 'x', 'B', 'g', 'u', 'b', 'l', 't', 'I':
 		return true
 	}
 	return false
@@ -154,6 +155,8 @@ func value(ctx *prog.Context, o *options, c byte, v string) string {
 	switch c {
 	case 'c':
 		o.limit, ok = num(1)
+	case 'C':
+		o.perIP, ok = num(0)
 	case 'b':
 		o.backlog, ok = num(0)
 	case 't':

@@ -49,9 +49,10 @@ type server struct {
 	o   *options
 	ln  *net.TCPListener
 
-	mu     sync.Mutex // guards active and orders the -v lines
+	mu     sync.Mutex // guards active, perIP and orders the -v lines
 	active int
-	wg     sync.WaitGroup // connections being handled (for tests)
+	perIP  map[netip.Addr]int // -C: connections being handled per client
+	wg     sync.WaitGroup     // connections being handled (for tests)
 }
 
 // warn prints an error line unless -q.
@@ -257,6 +258,14 @@ func (s *server) serve(stop <-chan struct{}) int {
 			time.Sleep(10 * time.Millisecond) // EMFILE and friends: do not spin
 			continue
 		}
+		ip, ok := s.admit(c)
+		if !ok {
+			s.status("per-ip limit reached, dropping connection from %s", ip)
+			c.SetLinger(0)
+			c.Close()
+			<-slots
+			continue
+		}
 		s.mu.Lock()
 		s.active++
 		n := s.active
@@ -267,11 +276,50 @@ func (s *server) serve(stop <-chan struct{}) int {
 			defer s.wg.Done()
 			s.handle(c)
 			s.mu.Lock()
+			s.release(ip)
 			s.active--
 			n := s.active
 			s.mu.Unlock()
 			s.status("status: %d/%d", n, s.o.limit)
 			<-slots
 		}()
+	}
+}
+
+// admit counts c against its client's -C limit; false means the client
+// already has -C connections being handled and c must be dropped.
+//
+// -C is fehcom's ucspi-tcp6 option (ucspi-tcp 0.88 has no per-client
+// limit; forks-and-demand.md lists it among what qmail's users patch
+// in). A connection over the limit is closed at once, before the rules
+// are read and before any banner: ucspi-style, a refusal costs nothing
+// and says nothing, so a flood from one address cannot take the -c
+// slots of everybody else. The client is the remote IP address (an
+// IPv4-mapped IPv6 address counts as its IPv4 address).
+func (s *server) admit(c *net.TCPConn) (netip.Addr, bool) {
+	if s.o.perIP <= 0 {
+		return netip.Addr{}, true
+	}
+	ip := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP == nil {
+		s.perIP = make(map[netip.Addr]int)
+	}
+	if s.perIP[ip] >= s.o.perIP {
+		return ip, false
+	}
+	s.perIP[ip]++
+	return ip, true
+}
+
+// release undoes admit when the connection's program has ended; the
+// caller holds s.mu.
+func (s *server) release(ip netip.Addr) {
+	if s.o.perIP <= 0 {
+		return
+	}
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
 	}
 }

@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"goqmail/internal/testutil"
+)
+
+// startLimited runs a second tcpserver on the install at home with the
+// extra options (e.g. "-c", "20") and returns its port.
+func startLimited(t *testing.T, home string, uid, gid int, opts ...string) string {
+	t.Helper()
+	rules := filepath.Join(home, "control", "tcp.smtp.cdb")
+	targs := append([]string{"-1", "-R", "-H", "-l", "localhost", "-x", rules}, opts...)
+	if uid >= 0 {
+		targs = append(targs, "-u", strconv.Itoa(uid), "-g", strconv.Itoa(gid))
+	}
+	targs = append(targs, "127.0.0.1", "0", filepath.Join(home, "bin", "qmail-smtpd"))
+	tcp := exec.Command(filepath.Join(home, "bin", "tcpserver"), targs...)
+	tcp.Env = []string{"PATH=/usr/bin:/bin"}
+	tcp.Stderr = os.Stderr
+	tcp.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := tcp.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tcp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		tcp.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { tcp.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-tcp.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	portc := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		portc <- strings.TrimSpace(line)
+	}()
+	select {
+	case port := <-portc:
+		if port == "" {
+			t.Fatal("tcpserver printed no port")
+		}
+		return port
+	case <-time.After(10 * time.Second):
+		t.Fatal("tcpserver did not print its port")
+	}
+	return ""
+}
+
+// TestSMTPDFlood: a thousand connections at once against tcpserver -c 20.
+// At most 20 sessions are served at a time (the others wait in the
+// backlog, or their connect times out: both clean), nothing is queued,
+// and once the flood goes away an honest client completes a transaction.
+func TestSMTPDFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("flood test skipped in -short mode")
+	}
+	bin := binary(t)
+	home := tempHome(t)
+	args := []string{"install", "--home", home, "--user-mode", "--config-localhost"}
+	uid, gid := -1, -1
+	if os.Getuid() == 0 {
+		acct := testutil.Unprivileged(t)
+		args = append(args, "--user", acct.Name)
+		uid, gid = acct.UID, acct.GID
+	}
+	run(t, "", bin, args...)
+	testutil.MustWrite(t, filepath.Join(home, "control", "timeoutsmtpd"), "10\n", 0o644)
+	start(t, home, uid, gid) // qmail-send, for the honest message
+	port := startLimited(t, home, uid, gid, "-c", "20", "-b", "1024")
+
+	const flood = 1000
+	var (
+		mu               sync.Mutex
+		conns            []net.Conn
+		failed, greeted  atomic.Int32
+		wg               sync.WaitGroup
+		sem              = make(chan struct{}, 100) // dials in flight
+		greetingDeadline = time.Now().Add(20 * time.Second)
+	)
+	began := time.Now()
+	for i := 0; i < flood; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 3*time.Second)
+			<-sem
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d connections opened in %v, %d failed to connect", len(conns), time.Since(began), failed.Load())
+	if time.Now().After(greetingDeadline) {
+		t.Fatal("opening the flood took too long")
+	}
+	// Every open connection tries to read a greeting for one second, all
+	// at once: only the -c 20 being served can have one.
+	for _, c := range conns {
+		wg.Add(1)
+		go func(c net.Conn) {
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			b := make([]byte, 64)
+			if n, _ := c.Read(b); n > 0 && strings.HasPrefix(string(b[:n]), "220 ") {
+				greeted.Add(1)
+			}
+		}(c)
+	}
+	wg.Wait()
+	t.Logf("%d flood connections greeted", greeted.Load())
+	if g := greeted.Load(); g < 1 || g > 20 {
+		t.Errorf("%d flood connections greeted at once, want 1 to 20", g)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+
+	// An honest client is served once the flood is gone (bounded retry:
+	// the backlog drains as each waiting session sees EOF).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 3*time.Second)
+		if err == nil {
+			c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			line, rerr := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if rerr == nil && strings.HasPrefix(line, "220 ") {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no greeting within 30 s of the flood ending")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c := dial(t, port)
+	defer c.conn.Close()
+	c.reply()
+	c.expect("HELO honest.example", "250 *")
+	c.send("a@example.org", "honest@localhost", "Subject: after the flood\n\nhello\n")
+	c.expect("QUIT", "221 *")
+	msgs := waitMaildir(t, filepath.Join(home, "alias", "Maildir"), 1)
+	if len(msgs) != 1 || !strings.Contains(msgs[0], "Subject: after the flood") {
+		t.Errorf("delivered %d messages, want only the honest one", len(msgs))
+	}
+}

@@ -1,0 +1,37 @@
+package send
+
+import (
+	"testing"
+	"time"
+)
+
+func TestVERP(t *testing.T) {
+	for _, c := range []struct{ sender, recip, want string }{
+		{"owner-@list.example-@[]", "joe@x.org", "owner-joe=x.org@list.example"},
+		{"owner@list.example", "joe@x.org", "owner@list.example"},
+		{"owner-@list.example-@[]", "noat", "owner-@list.example-@[]"},
+		{"", "joe@x.org", ""},
+	} {
+		if got := verp(c.sender, c.recip); got != c.want {
+			t.Errorf("verp(%q, %q) = %q, want %q", c.sender, c.recip, got, c.want)
+		}
+	}
+}
+
+func TestRetrySchedule(t *testing.T) {
+	birth := time.Unix(1000000, 0)
+	// Attempts after queueing: local 0, 100, 400, 900...; remote 0, 400, 1600, 3600...
+	for _, c := range []struct {
+		age  int
+		ch   int
+		want int
+	}{
+		{0, 0, 100}, {100, 0, 400}, {400, 0, 900}, {899, 0, 1521}, {900, 0, 1600},
+		{0, 1, 400}, {400, 1, 1600}, {1600, 1, 3600}, {-50, 0, 100},
+	} {
+		got := nextRetry(birth, birth.Add(time.Duration(c.age)*time.Second), c.ch)
+		if d := got.Sub(birth); d != time.Duration(c.want)*time.Second {
+			t.Errorf("age %d chan %d: next at +%v, want +%ds", c.age, c.ch, d, c.want)
+		}
+	}
+}
