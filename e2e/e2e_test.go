@@ -6,8 +6,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"goqmail/internal/testutil"
 )
 
 // TestUserModeSMTPToMaildir is the quick start as a test: a user-mode
@@ -15,16 +13,7 @@ import (
 // in the Maildir with Return-Path and Delivered-To on top, and qmail-send's
 // five log lines for it.
 func TestUserModeSMTPToMaildir(t *testing.T) {
-	bin := binary(t)
-	home := tempHome(t)
-	args := []string{"install", "--home", home, "--user-mode", "--config-localhost"}
-	uid, gid := -1, -1
-	if os.Getuid() == 0 {
-		acct := testutil.Unprivileged(t)
-		args = append(args, "--user", acct.Name)
-		uid, gid = acct.UID, acct.GID
-	}
-	run(t, "", bin, args...)
+	home, uid, gid := userModeInstall(t)
 	if out := run(t, "", filepath.Join(home, "bin", "instcheck")); out != "" {
 		t.Errorf("instcheck after install: %s", out)
 	}
@@ -76,16 +65,7 @@ func TestUserModeSMTPToMaildir(t *testing.T) {
 // TestUserModeBadRecipientBounces checks the other end: mail to a local
 // address with no mailbox bounces to its sender, who is local too.
 func TestUserModeBounceToLocalSender(t *testing.T) {
-	bin := binary(t)
-	home := tempHome(t)
-	args := []string{"install", "--home", home, "--user-mode", "--config-localhost"}
-	uid, gid := -1, -1
-	if os.Getuid() == 0 {
-		acct := testutil.Unprivileged(t)
-		args = append(args, "--user", acct.Name)
-		uid, gid = acct.UID, acct.GID
-	}
-	run(t, "", bin, args...)
+	home, uid, gid := userModeInstall(t)
 	// One address refuses its mail with a program line.
 	if err := os.WriteFile(filepath.Join(home, "alias", ".qmail-refuse"), []byte("|echo no such luck; exit 100\n"), 0o644); err != nil {
 		t.Fatal(err)

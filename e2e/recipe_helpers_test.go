@@ -22,16 +22,7 @@ import (
 // daemon starts, so qmail-send reads locals as the test wants them.
 func relayInstall(t *testing.T, controls map[string]string) (home string, uid, gid int) {
 	t.Helper()
-	bin := binary(t)
-	home = tempHome(t)
-	args := []string{"install", "--home", home, "--user-mode", "--config-localhost"}
-	uid, gid = -1, -1
-	if os.Getuid() == 0 {
-		acct := testutil.Unprivileged(t)
-		args = append(args, "--user", acct.Name)
-		uid, gid = acct.UID, acct.GID
-	}
-	run(t, "", bin, args...)
+	home, uid, gid = userModeInstall(t)
 	for name, content := range controls {
 		p := filepath.Join(home, "control", name)
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"goqmail/internal/testutil"
 )
 
 // relaySink is a minimal SMTP server that records what it receives.
@@ -102,16 +100,7 @@ func (s *relaySink) serve(c net.Conn, rcptReply func(string) string) {
 // it to a peer chosen by smtproutes, with qmail's log lines; a recipient
 // the peer refuses for good bounces to the sender.
 func TestRemoteDeliveryThroughTheQueue(t *testing.T) {
-	bin := binary(t)
-	home := tempHome(t)
-	args := []string{"install", "--home", home, "--user-mode", "--config-localhost"}
-	uid, gid := -1, -1
-	if os.Getuid() == 0 {
-		acct := testutil.Unprivileged(t)
-		args = append(args, "--user", acct.Name)
-		uid, gid = acct.UID, acct.GID
-	}
-	run(t, "", bin, args...)
+	home, uid, gid := userModeInstall(t)
 	peer := newRelaySink(t, func(rcpt string) string {
 		if strings.Contains(rcpt, "nosuch@") {
 			return "550 no such user here"

@@ -39,16 +39,7 @@ type smtpdExt struct {
 
 func startSMTPDExt(t *testing.T) *smtpdExt {
 	t.Helper()
-	bin := binary(t)
-	home := tempHome(t)
-	args := []string{"install", "--home", home, "--user-mode", "--config-localhost"}
-	uid, gid := -1, -1
-	if os.Getuid() == 0 {
-		acct := testutil.Unprivileged(t)
-		args = append(args, "--user", acct.Name)
-		uid, gid = acct.UID, acct.GID
-	}
-	run(t, "", bin, args...)
+	home, uid, gid := userModeInstall(t)
 	testutil.MustWrite(t, filepath.Join(home, "control", "servercert.pem"), selfSignedPEM(t), 0o644)
 	cpw := filepath.Join(filepath.Dir(home), "checkpassword")
 	testutil.MustWrite(t, cpw, extCheckpassword, 0o755)

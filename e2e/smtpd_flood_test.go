@@ -74,16 +74,7 @@ func TestSMTPDFlood(t *testing.T) {
 	if testing.Short() {
 		t.Skip("flood test skipped in -short mode")
 	}
-	bin := binary(t)
-	home := tempHome(t)
-	args := []string{"install", "--home", home, "--user-mode", "--config-localhost"}
-	uid, gid := -1, -1
-	if os.Getuid() == 0 {
-		acct := testutil.Unprivileged(t)
-		args = append(args, "--user", acct.Name)
-		uid, gid = acct.UID, acct.GID
-	}
-	run(t, "", bin, args...)
+	home, uid, gid := userModeInstall(t)
 	testutil.MustWrite(t, filepath.Join(home, "control", "timeoutsmtpd"), "10\n", 0o644)
 	start(t, home, uid, gid) // qmail-send, for the honest message
 	port := startLimited(t, home, uid, gid, "-c", "20", "-b", "1024")

@@ -14,16 +14,7 @@ import (
 // the switch off, on a real user-mode install whose catch-all
 // alias/.qmail-default was replaced by one alias/.qmail-known.
 func TestSMTPDRcptCheck(t *testing.T) {
-	bin := binary(t)
-	home := tempHome(t)
-	args := []string{"install", "--home", home, "--user-mode", "--config-localhost"}
-	uid, gid := -1, -1
-	if os.Getuid() == 0 {
-		acct := testutil.Unprivileged(t)
-		args = append(args, "--user", acct.Name)
-		uid, gid = acct.UID, acct.GID
-	}
-	run(t, "", bin, args...)
+	home, uid, gid := userModeInstall(t)
 	alias := filepath.Join(home, "alias")
 	if err := os.Remove(filepath.Join(alias, ".qmail-default")); err != nil {
 		t.Fatal(err)

@@ -12,26 +12,7 @@ import (
 	"time"
 
 	"goqmail/internal/queuefixture"
-	"goqmail/internal/testutil"
 )
-
-// userModeInstall installs a user-mode home with the localhost
-// configuration and returns it with the uid and gid its daemons run as
-// (-1 when the test is not root and everything runs as the caller).
-func userModeInstall(t *testing.T) (home string, uid, gid int) {
-	t.Helper()
-	bin := binary(t)
-	home = tempHome(t)
-	args := []string{"install", "--home", home, "--user-mode", "--config-localhost"}
-	uid, gid = -1, -1
-	if os.Getuid() == 0 {
-		acct := testutil.Unprivileged(t)
-		args = append(args, "--user", acct.Name)
-		uid, gid = acct.UID, acct.GID
-	}
-	run(t, "", bin, args...)
-	return home, uid, gid
-}
 
 // collect reads qmail-send's log (status lines skipped) until every
 // wanted line has been seen at least once, and returns the lines read. A
