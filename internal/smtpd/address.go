@@ -138,13 +138,20 @@ func badMailFrom(set asciiSet, sender string) bool {
 // Beyond qmail 1.03: qmail-send rewrites user%host@domain to user@host
 // when domain is in control/percenthack, so a percenthack domain listed in
 // rcpthosts made qmail an open relay for user%anywhere@domain. The
-// address qmail-send will deliver to must be allowed too.
+// address qmail-send will deliver to must be allowed too. An address
+// without '@' counts as ours, as in qmail, but qmail-send first appends
+// @envnoathost, which may itself be a percenthack domain: the hack is
+// applied to that form.
 func (c *config) rcptAllowed(rcpt string) (bool, error) {
 	ok, err := c.rcptHostAllowed(rcpt)
 	if !ok || err != nil {
 		return ok, err
 	}
-	if hacked := rewrite.PercentHack(c.percentHack.has, rcpt); hacked != rcpt {
+	full := rcpt
+	if !strings.Contains(full, "@") {
+		full += "@" + c.envNoAtHost
+	}
+	if hacked := rewrite.PercentHack(c.percentHack.has, full); hacked != full {
 		return c.rcptHostAllowed(hacked)
 	}
 	return true, nil

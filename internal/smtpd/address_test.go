@@ -270,9 +270,13 @@ func TestPercentHackIsNoRelay(t *testing.T) {
 		{"u%a%evil.example@example.com", no},
 		{"u%evil.example%example.com@example.com", no},
 		{"u%evil.example@a.example.net", ok}, // not a percenthack domain
+		{"u%evil.example", no},               // qmail-send appends @envnoathost first
+		{"u%sub.example.net", ok},
+		{"plain", ok},
 	}
 	ctl := baseControls()
 	ctl["percenthack"] = "example.com\n"
+	ctl["envnoathost"] = "example.com\n"
 	h := newHarness(t, ctl)
 	var rcpts []string
 	want := "250 ok\n"

@@ -34,6 +34,7 @@ type config struct {
 	// percentHack is control/percenthack, which qmail-send applies to
 	// recipients; qmail-smtpd applies it too before its rcpthosts check.
 	percentHack asciiSet
+	envNoAtHost string // what qmail-send appends to recipients without '@'
 
 	ext extConfig
 }
@@ -98,6 +99,10 @@ func loadConfig(ctx *prog.Context) (*config, error) {
 		return nil, err
 	}
 	c.percentHack = newASCIISet(ph)
+	if c.envNoAtHost, err = d.LineMe("envnoathost", "envnoathost"); err != nil {
+		c.close()
+		return nil, err
+	}
 	if err := c.loadDatabytes(d, ctx); err != nil {
 		c.close()
 		return nil, err
