@@ -46,26 +46,54 @@ func sendRun(p params) string {
 // In user mode it listens on port 2525 (an ordinary account cannot bind
 // port 25) and does not change user.
 func smtpdRun(p params) string {
+	return listenerRun(p, "qmail-smtpd", "25", "2525", "tcp.smtp", "")
+}
+
+// submissionRun is the run script of the submission listener (RFC 6409,
+// port 587; 2587 in user mode): qmail-smtpd with the smtp-auth patch's
+// arguments, so clients that log in (only after STARTTLS) may relay. The
+// checkpassword program is named in control/checkpassword, the way the
+// other run-script settings live in control/; -X lets it run without a
+// rules file, since who may relay is decided by AUTH.
+func submissionRun(p params) string {
+	var auth strings.Builder
+	auth.WriteString("CHECKPASSWORD=`head -n 1 " + p.home + "/control/checkpassword 2>/dev/null`\n")
+	auth.WriteString("if [ -z \"$CHECKPASSWORD\" ]; then\n" +
+		"  echo 'qmail-submission run: put the path of your checkpassword program in " + p.home +
+		"/control/checkpassword'; sleep 5; exit 111\nfi\n")
+	return listenerRun(p, "qmail-submission", "587", "2587", "tcp.submission",
+		auth.String())
+}
+
+func listenerRun(p params, name, port, userPort, rules, pre string) string {
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n" + strings.ReplaceAll(softlimitNote, "HOME", p.home))
-	b.WriteString("# tcpserver reads its access rules from control/tcp.smtp.cdb: write\n" +
-		"# control/tcp.smtp and run tcprules (see " + p.home + "/doc/MIGRATING).\n" +
+	b.WriteString("# tcpserver reads its access rules from control/" + rules + ".cdb: write\n" +
+		"# control/" + rules + " and run tcprules (see " + p.home + "/doc/MIGRATING).\n" +
 		"exec 2>&1\n")
 	b.WriteString("LOCAL=`head -n 1 " + p.home + "/control/me`\n")
 	b.WriteString("MAXSMTPD=`head -n 1 " + p.home + "/control/concurrencyincoming 2>/dev/null`\n")
 	b.WriteString("[ -n \"$MAXSMTPD\" ] || MAXSMTPD=20\n")
-	ids, port := "", "2525"
-	if !p.userMode {
+	ids := ""
+	if p.userMode {
+		port = userPort
+	} else {
 		b.WriteString("QMAILDUID=`id -u qmaild`\nNOFILESGID=`id -g qmaild`\n")
 		b.WriteString("if [ -z \"$QMAILDUID\" ] || [ -z \"$NOFILESGID\" ]; then\n" +
-			"  echo 'qmail-smtpd run: no user qmaild'; sleep 5; exit 111\nfi\n")
-		ids, port = "-u \"$QMAILDUID\" -g \"$NOFILESGID\" ", "25"
+			"  echo '" + name + " run: no user qmaild'; sleep 5; exit 111\nfi\n")
+		ids = "-u \"$QMAILDUID\" -g \"$NOFILESGID\" "
 	}
 	b.WriteString("if [ -z \"$LOCAL\" ]; then\n" +
-		"  echo 'qmail-smtpd run: " + p.home + "/control/me is missing or empty'; sleep 5; exit 111\nfi\n")
+		"  echo '" + name + " run: " + p.home + "/control/me is missing or empty'; sleep 5; exit 111\nfi\n")
+	b.WriteString(pre)
+	x, args := "-x "+p.home+"/control/"+rules+".cdb", "qmail-smtpd"
+	if pre != "" {
+		x += " -X"
+		args = "qmail-smtpd \"$LOCAL\" \"$CHECKPASSWORD\" true"
+	}
 	b.WriteString("exec env - PATH=\"" + p.home + "/bin:/usr/local/bin:/usr/bin:/bin\" \\\n" +
-		"tcpserver -v -R -l \"$LOCAL\" -x " + p.home + "/control/tcp.smtp.cdb -c \"$MAXSMTPD\" \\\n" +
-		ids + "0 " + port + " qmail-smtpd\n")
+		"tcpserver -v -R -l \"$LOCAL\" " + x + " -c \"$MAXSMTPD\" \\\n" +
+		ids + "0 " + port + " " + args + "\n")
 	return b.String()
 }
 
@@ -134,7 +162,7 @@ func bootNodes(p params) []node {
 	logMain := dir("", roleQmaill, 0o755)
 	logMain.group = groupNofiles
 	for _, svc := range []struct{ name, run string }{
-		{"qmail-send", sendRun(p)}, {"qmail-smtpd", smtpdRun(p)},
+		{"qmail-send", sendRun(p)}, {"qmail-smtpd", smtpdRun(p)}, {"qmail-submission", submissionRun(p)},
 	} {
 		d := "boot/supervise/" + svc.name
 		m := logMain

@@ -121,8 +121,8 @@ func TestBootScriptsParse(t *testing.T) {
 				t.Errorf("%s uses softlimit", nd.path)
 			}
 		}
-		if n != 14 {
-			t.Errorf("user mode %v: %d shell scripts, want 10 boot + 4 run", userMode, n)
+		if n != 16 {
+			t.Errorf("user mode %v: %d shell scripts, want 10 boot + 6 run", userMode, n)
 		}
 	}
 }
