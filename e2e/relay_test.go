@@ -138,6 +138,30 @@ func TestRemoteDeliveryThroughTheQueue(t *testing.T) {
 		t.Fatalf("peer got %q", got)
 	}
 
+	// Two recipients at one domain: one SMTP transaction, each recipient
+	// with its own delivery line.
+	c = dial(t, s.port)
+	c.reply()
+	c.expect("MAIL FROM:<me@localhost>", "250 ok")
+	c.expect("RCPT TO:<one@remote.test>", "250 ok")
+	c.expect("RCPT TO:<two@REMOTE.test>", "250 ok")
+	c.expect("DATA", "354 go ahead")
+	c.expect("Subject: two\r\n\r\nbody\r\n.", "250 ok *")
+	c.expect("QUIT", "221 localhost")
+	k := strings.TrimPrefix(s.expectLog("new msg *"), "new msg ")
+	s.expectLog("info msg " + k + ": bytes *")
+	s.expectLog("starting delivery 2: msg " + k + " to remote one@remote.test")
+	s.expectLog("starting delivery 3: msg " + k + " to remote two@REMOTE.test")
+	s.expectLog("delivery 2: success: 127.0.0.1_accepted_message./Remote_host_said:_250_accepted_as_12345/")
+	s.expectLog("delivery 3: success: 127.0.0.1_accepted_message./Remote_host_said:_250_accepted_as_12345/")
+	s.expectLog("end msg " + k)
+	peer.mu.Lock()
+	got = append([]string(nil), peer.msgs...)
+	peer.mu.Unlock()
+	if len(got) != 2 || !strings.HasPrefix(got[1], "MAIL FROM:<me@localhost>|RCPT TO:<one@remote.test>,RCPT TO:<two@REMOTE.test>|") {
+		t.Fatalf("peer got %q, want one transaction with both recipients", got)
+	}
+
 	// A permanent refusal at RCPT bounces back to the local sender.
 	c = dial(t, s.port)
 	c.reply()
@@ -145,8 +169,8 @@ func TestRemoteDeliveryThroughTheQueue(t *testing.T) {
 	c.expect("QUIT", "221 localhost")
 	m := strings.TrimPrefix(s.expectLog("new msg *"), "new msg ")
 	s.expectLog("info msg " + m + ": bytes *")
-	s.expectLog("starting delivery 2: msg " + m + " to remote nosuch@remote.test")
-	s.expectLog("delivery 2: failure: 127.0.0.1_does_not_like_recipient./Remote_host_said:_550_no_such_user_here/Giving_up_on_127.0.0.1./")
+	s.expectLog("starting delivery 4: msg " + m + " to remote nosuch@remote.test")
+	s.expectLog("delivery 4: failure: 127.0.0.1_does_not_like_recipient./Remote_host_said:_550_no_such_user_here/Giving_up_on_127.0.0.1./")
 	s.expectLog("bounce msg " + m + " qp *")
 	s.expectLog("end msg " + m)
 	_, bounce := waitFile(t, filepath.Join(home, "alias", "Maildir", "new"))

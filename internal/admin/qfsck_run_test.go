@@ -208,7 +208,9 @@ func runSend(t *testing.T, home string, enough func(string) bool) string {
 			if err != nil {
 				return
 			}
-			repW.Write(spawnproto.AppendReport(nil, spawnproto.Report{Slot: c.Slot, Status: 'K', Text: "did 1+0+0\n"}))
+			for _, slot := range c.Slots() {
+				repW.Write(spawnproto.AppendReport(nil, spawnproto.Report{Slot: slot, Status: 'K', Text: "did 1+0+0\n"}))
+			}
 		}
 	}
 	go spawner(lcR, lrW)

@@ -27,9 +27,10 @@ type msgChan struct {
 	retry       time.Time // when the next pass may start
 	inPass      bool
 	recs        []queuefs.Record
-	next        int // next record to start
-	outstanding int // deliveries in flight
-	numtodo     int // records not yet marked done in this pass
+	batched     []bool // records started early, in another record's batch
+	next        int    // next record to start
+	outstanding int    // deliveries in flight
+	numtodo     int    // records not yet marked done in this pass
 	dying       bool
 	heapIndex   int
 }
@@ -110,7 +111,7 @@ func (s *sender) startDeliveries(c int, now time.Time) {
 func (ch *channel) nextActive() *message {
 	for _, m := range ch.active {
 		mc := m.chans[ch.idx]
-		for mc.next < len(mc.recs) && mc.recs[mc.next].Done {
+		for mc.next < len(mc.recs) && (mc.recs[mc.next].Done || mc.batched[mc.next]) {
 			mc.next++
 		}
 		if mc.next < len(mc.recs) {
@@ -141,6 +142,7 @@ func (s *sender) startPass(c int, m *message, now time.Time) {
 		s.logf("warning: unknown record type in %s!\n", s.rel(p))
 	}
 	mc.recs = recs
+	mc.batched = make([]bool, len(recs))
 	mc.next = 0
 	mc.numtodo = 0
 	for _, r := range recs {
@@ -162,23 +164,53 @@ func (s *sender) startPass(c int, m *message, now time.Time) {
 func (s *sender) startDelivery(c int, m *message) {
 	ch := s.ch[c]
 	mc := m.chans[c]
-	rec := mc.recs[mc.next]
+	first := s.claim(c, m, mc.next)
 	mc.next++
-	slot := ch.free[len(ch.free)-1]
-	ch.free = ch.free[:len(ch.free)-1]
-	s.delnum++
-	d := &delivery{m: m, rec: mc.next - 1, recip: rec.Addr, num: s.delnum}
-	ch.slots[slot] = d
-	ch.used++
-	mc.outstanding++
-	ch.buf = spawnproto.AppendCommand(ch.buf[:0], spawnproto.Command{
-		Slot: slot, Message: queuefs.Sub(m.num), Sender: verp(m.sender, rec.Addr), Recipient: rec.Addr,
-	})
-	s.logf("starting delivery %d: msg %d to %s %s\n", d.num, m.num, chanNames[c], addr.LogSafe(rec.Addr))
-	s.logStatus()
+	cmd := spawnproto.Command{Slot: first.slot, Message: queuefs.Sub(m.num),
+		Sender: verp(m.sender, first.d.recip), Recipient: first.d.recip}
+	started := []claimed{first}
+	if c == 1 && !strings.HasSuffix(m.sender, "-@[]") {
+		// One SMTP transaction for the recipients of this message at the
+		// same domain (goqmail; qmail ran one qmail-remote per recipient).
+		// Each keeps its own delivery number, slot, log lines and result.
+		domain := addr.Domain(first.d.recip)
+		for i := mc.next; i < len(mc.recs) && len(cmd.Also)+1 < spawnproto.MaxBatch && ch.used < ch.limit; i++ {
+			if mc.recs[i].Done || mc.batched[i] || !strings.EqualFold(addr.Domain(mc.recs[i].Addr), domain) {
+				continue
+			}
+			mc.batched[i] = true
+			cl := s.claim(c, m, i)
+			cmd.Also = append(cmd.Also, spawnproto.Also{Slot: cl.slot, Recipient: cl.d.recip})
+			started = append(started, cl)
+		}
+	}
+	for _, cl := range started {
+		s.logf("starting delivery %d: msg %d to %s %s\n", cl.d.num, m.num, chanNames[c], addr.LogSafe(cl.d.recip))
+		s.logStatus()
+	}
+	ch.buf = spawnproto.AppendCommand(ch.buf[:0], cmd)
 	if _, err := ch.w.Write(ch.buf); err != nil {
 		s.lostSpawn()
 	}
+}
+
+type claimed struct {
+	slot int
+	d    *delivery
+}
+
+// claim takes a free slot and a delivery number for record rec of m.
+func (s *sender) claim(c int, m *message, rec int) claimed {
+	ch := s.ch[c]
+	mc := m.chans[c]
+	slot := ch.free[len(ch.free)-1]
+	ch.free = ch.free[:len(ch.free)-1]
+	s.delnum++
+	d := &delivery{m: m, rec: rec, recip: mc.recs[rec].Addr, num: s.delnum}
+	ch.slots[slot] = d
+	ch.used++
+	mc.outstanding++
+	return claimed{slot, d}
 }
 
 func (s *sender) lostSpawn() {
@@ -277,7 +309,7 @@ func (s *sender) maybeEndPass(c int, m *message) {
 	if mc == nil || !mc.inPass || mc.outstanding > 0 {
 		return
 	}
-	for mc.next < len(mc.recs) && mc.recs[mc.next].Done {
+	for mc.next < len(mc.recs) && (mc.recs[mc.next].Done || mc.batched[mc.next]) {
 		mc.next++
 	}
 	if mc.next < len(mc.recs) {
@@ -292,6 +324,7 @@ func (s *sender) maybeEndPass(c int, m *message) {
 	}
 	mc.inPass = false
 	mc.recs = nil
+	mc.batched = nil
 	if mc.numtodo > 0 || s.lostConn {
 		ch.schedule(m)
 		return

@@ -13,7 +13,12 @@
 //     loop (the "silly qmail syndrome" under heavy injection);
 //   - info, local and remote files are fsynced with their folders before
 //     todo/N is removed (hardening.md §3.2);
-//   - concurrency may go up to spawnproto.Limit (1000), not 120.
+//   - concurrency may go up to spawnproto.Limit (1000), not 120;
+//   - the remote recipients of one message at one domain go to
+//     qmail-rspawn together (up to spawnproto.MaxBatch), so qmail-remote
+//     delivers them in one SMTP transaction; each still has its own
+//     delivery number, slot, log lines and result, as in qmail. A VERP
+//     sender, which differs per recipient, is never batched.
 package send
 
 import (

@@ -24,6 +24,7 @@ import (
 type fakeSpawner struct {
 	mu       sync.Mutex
 	commands []spawnproto.Command
+	batches  []int // for each command, the size of the batch it came in
 }
 
 func (f *fakeSpawner) run(cmdR, repW *os.File, answer func(spawnproto.Command) (byte, string)) {
@@ -35,11 +36,18 @@ func (f *fakeSpawner) run(cmdR, repW *os.File, answer func(spawnproto.Command) (
 		if err != nil {
 			return
 		}
-		f.mu.Lock()
-		f.commands = append(f.commands, c)
-		f.mu.Unlock()
-		st, text := answer(c)
-		repW.Write(spawnproto.AppendReport(nil, spawnproto.Report{Slot: c.Slot, Status: st, Text: text}))
+		// A batch is recorded and answered recipient by recipient, as
+		// qmail-rspawn reports each slot.
+		slots, rcpts := c.Slots(), c.Recipients()
+		for i := range slots {
+			one := spawnproto.Command{Slot: slots[i], Message: c.Message, Sender: c.Sender, Recipient: rcpts[i]}
+			f.mu.Lock()
+			f.commands = append(f.commands, one)
+			f.batches = append(f.batches, len(slots))
+			f.mu.Unlock()
+			st, text := answer(one)
+			repW.Write(spawnproto.AppendReport(nil, spawnproto.Report{Slot: slots[i], Status: st, Text: text}))
+		}
 	}
 }
 
@@ -554,4 +562,61 @@ func TestConcurrencyAbove120(t *testing.T) {
 		}
 	}
 	t.Error("no status line")
+}
+
+// TestRemoteBatchPerDomain: the remote recipients of one message at one
+// domain go to the spawner in one command (one SMTP transaction), each
+// with its own delivery number, log lines and result; other domains and
+// VERP senders are not batched.
+func TestRemoteBatchPerDomain(t *testing.T) {
+	h := start(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) {
+		if strings.HasPrefix(c.Recipient, "no") {
+			return 'D', "1.2.3.4 does not like recipient.\nRemote host said: 550 no\n"
+		}
+		return 'K', "1.2.3.4 accepted message.\nRemote host said: 250 ok\n"
+	}, nil)
+	n := h.inject("joe@example.org", "a@far.test", "b@other.test", "no@FAR.test", "c@far.test")
+	h.expect("new msg " + itoaT(n))
+	h.next()
+	want := map[string]bool{
+		"starting delivery 1: msg " + itoaT(n) + " to remote a@far.test":   true,
+		"starting delivery 2: msg " + itoaT(n) + " to remote no@FAR.test":  true,
+		"starting delivery 3: msg " + itoaT(n) + " to remote c@far.test":   true,
+		"starting delivery 4: msg " + itoaT(n) + " to remote b@other.test": true,
+	}
+	for len(want) > 0 {
+		l := h.next()
+		if strings.HasPrefix(l, "starting") {
+			if !want[l] {
+				t.Fatalf("unexpected %q", l)
+			}
+			delete(want, l)
+		}
+	}
+	for h.next() != "end msg "+itoaT(n) {
+	}
+	h.remote.mu.Lock()
+	sizes := map[string]int{}
+	for i, c := range h.remote.commands {
+		sizes[c.Recipient] = h.remote.batches[i]
+	}
+	h.remote.mu.Unlock()
+	if sizes["a@far.test"] != 3 || sizes["no@FAR.test"] != 3 || sizes["c@far.test"] != 3 || sizes["b@other.test"] != 1 {
+		t.Errorf("batch sizes %v", sizes)
+	}
+	if !strings.Contains(strings.Join(h.all, "\n"), "bounce msg "+itoaT(n)) {
+		t.Error("the refused recipient did not bounce")
+	}
+
+	// A VERP sender differs per recipient: no batch.
+	m := h.inject("list-@example.com-@[]", "x@far.test", "y@far.test")
+	for h.next() != "end msg "+itoaT(m) {
+	}
+	h.remote.mu.Lock()
+	defer h.remote.mu.Unlock()
+	for i, c := range h.remote.commands {
+		if strings.HasPrefix(c.Sender, "list-") && h.remote.batches[i] != 1 {
+			t.Errorf("VERP recipient %s sent in a batch of %d", c.Recipient, h.remote.batches[i])
+		}
+	}
 }

@@ -30,7 +30,12 @@ func LMain(ctx *prog.Context) int {
 		return ctx.Fatal(111, "%v", err)
 	}
 	l := &lspawn{e: e, dd: ctx.Args[1]}
-	return e.serve(l.deliver)
+	return e.serve(func(c spawnproto.Command, msg *os.File) []spawnproto.Report {
+		if len(c.Also) > 0 { // qmail-send batches remote deliveries only
+			return nil
+		}
+		return []spawnproto.Report{l.deliver(c, msg)}
+	})
 }
 
 type lspawn struct {

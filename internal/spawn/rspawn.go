@@ -30,9 +30,14 @@ func RMain(ctx *prog.Context) int {
 
 type rspawn struct{ e *engine }
 
-func (r *rspawn) deliver(c spawnproto.Command, msg *os.File) spawnproto.Report {
+// deliver runs one qmail-remote for every recipient of the command (one
+// SMTP transaction when qmail-send batched several recipients at one
+// domain) and folds its output into one report per recipient.
+func (r *rspawn) deliver(c spawnproto.Command, msg *os.File) []spawnproto.Report {
+	rcpts := c.Recipients()
 	home := r.e.ctx.Home
-	cmd := exec.Command(filepath.Join(home, "bin", "qmail-remote"), addr.Domain(c.Recipient), c.Sender, c.Recipient)
+	args := append([]string{addr.Domain(c.Recipient), c.Sender}, rcpts...)
+	cmd := exec.Command(filepath.Join(home, "bin", "qmail-remote"), args...)
 	cmd.Args[0] = "qmail-remote"
 	cmd.Dir = home
 	cmd.Env = r.e.ctx.Env
@@ -41,19 +46,65 @@ func (r *rspawn) deliver(c spawnproto.Command, msg *os.File) spawnproto.Report {
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	code, crashed, notRun := exitStatus(cmd.Run())
+	var same *spawnproto.Report
 	switch {
 	case notRun:
-		return z("Unable to run qmail-remote.\n")
+		same = ptr(z("Unable to run qmail-remote.\n"))
 	case crashed:
-		return z("qmail-remote crashed.\n")
+		same = ptr(z("qmail-remote crashed.\n"))
 	case code == 111:
-		return z("Unable to run qmail-remote.\n")
+		same = ptr(z("Unable to run qmail-remote.\n"))
 	case code != 0:
-		return spawnproto.Report{Status: 'D', Text: "Unable to run qmail-remote.\n"}
+		same = &spawnproto.Report{Status: 'D', Text: "Unable to run qmail-remote.\n"}
 	case out.Len() == 0:
-		return z("qmail-remote produced no output.\n")
+		same = ptr(z("qmail-remote produced no output.\n"))
 	}
-	return remoteReport(out.Bytes())
+	reps := make([]spawnproto.Report, len(rcpts))
+	for i := range reps {
+		if same != nil {
+			reps[i] = *same
+		}
+	}
+	if same != nil {
+		return reps
+	}
+	return batchReports(out.Bytes(), len(rcpts))
+}
+
+func ptr(r spawnproto.Report) *spawnproto.Report { return &r }
+
+// batchReports splits qmail-remote's output for n recipients: its
+// recipient records (r, h, s: one per recipient, in order, possibly
+// fewer when it failed early) and its message record (K, Z, D). Each
+// recipient's report is what qmail-rspawn makes of a one-recipient run
+// with that recipient's record and the message record (remoteReport).
+func batchReports(out []byte, n int) []spawnproto.Report {
+	var rcpt [][]byte
+	var message []byte
+	for _, rec := range bytes.Split(out, []byte{0}) {
+		if len(rec) == 0 {
+			continue
+		}
+		if isMessageStatus(rec[0]) {
+			if message == nil {
+				message = rec
+			}
+			continue
+		}
+		rcpt = append(rcpt, rec)
+	}
+	reps := make([]spawnproto.Report, n)
+	for i := range reps {
+		var one []byte
+		if i < len(rcpt) {
+			one = append(append(one, rcpt[i]...), 0)
+		}
+		if message != nil {
+			one = append(append(one, message...), 0)
+		}
+		reps[i] = remoteReport(one)
+	}
+	return reps
 }
 
 func rank(s byte) int {

@@ -23,8 +23,10 @@ import (
 	"goqmail/internal/spawnproto"
 )
 
-// deliverFunc performs one delivery with the message open on msg.
-type deliverFunc func(cmd spawnproto.Command, msg *os.File) spawnproto.Report
+// deliverFunc performs the deliveries of one command with the message
+// open on msg, returning one report per recipient, in the command's order
+// (cmd.Recipients()); the engine fills in the slots.
+type deliverFunc func(cmd spawnproto.Command, msg *os.File) []spawnproto.Report
 
 // engine is the shared loop.
 type engine struct {
@@ -63,28 +65,47 @@ func (e *engine) serve(deliver deliverFunc) int {
 			return 111
 		}
 		if rep, ok := e.check(cmd); !ok {
-			e.report(rep)
+			e.reportAll(cmd, rep)
 			continue
 		}
 		msg, rep, ok := e.openMessage(cmd)
 		if !ok {
-			e.report(rep)
+			e.reportAll(cmd, rep)
 			continue
 		}
+		slots := cmd.Slots()
 		e.mu.Lock()
-		e.busy[cmd.Slot] = true
+		for _, s := range slots {
+			e.busy[s] = true
+		}
 		e.mu.Unlock()
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			r := deliver(cmd, msg)
+			reps := deliver(cmd, msg)
 			msg.Close()
-			r.Slot = cmd.Slot
 			e.mu.Lock()
-			delete(e.busy, cmd.Slot)
+			for _, s := range slots {
+				delete(e.busy, s)
+			}
 			e.mu.Unlock()
-			e.report(r)
+			for i, s := range slots {
+				r := z("Internal error: no report for this recipient. (#4.3.5)\n")
+				if i < len(reps) {
+					r = reps[i]
+				}
+				r.Slot = s
+				e.report(r)
+			}
 		}()
+	}
+}
+
+// reportAll gives every recipient of a command the same report.
+func (e *engine) reportAll(c spawnproto.Command, r spawnproto.Report) {
+	for _, s := range c.Slots() {
+		r.Slot = s
+		e.report(r)
 	}
 }
 
@@ -94,14 +115,16 @@ func rep(slot int, status byte, text string) spawnproto.Report {
 
 // check validates a command as qmail's spawn.c does.
 func (e *engine) check(c spawnproto.Command) (spawnproto.Report, bool) {
-	if c.Slot >= spawnproto.Limit {
-		return rep(c.Slot, 'Z', "Internal error: delnum too big. (#4.3.5)\n"), false
-	}
-	e.mu.Lock()
-	inUse := e.busy[c.Slot]
-	e.mu.Unlock()
-	if inUse {
-		return rep(c.Slot, 'Z', "Internal error: delnum in use. (#4.3.5)\n"), false
+	for _, slot := range c.Slots() {
+		if slot >= spawnproto.Limit {
+			return rep(c.Slot, 'Z', "Internal error: delnum too big. (#4.3.5)\n"), false
+		}
+		e.mu.Lock()
+		inUse := e.busy[slot]
+		e.mu.Unlock()
+		if inUse {
+			return rep(c.Slot, 'Z', "Internal error: delnum in use. (#4.3.5)\n"), false
+		}
 	}
 	slashes := 0
 	for i := 0; i < len(c.Message); i++ {
@@ -120,8 +143,10 @@ func (e *engine) check(c spawnproto.Command) (spawnproto.Report, bool) {
 	if c.Message == "" {
 		return rep(c.Slot, 'D', "Internal error: messid too short. (#5.3.5)\n"), false
 	}
-	if !bytes.Contains([]byte(c.Recipient), []byte("@")) {
-		return rep(c.Slot, 'D', "Sorry, address must include host name. (#5.1.3)\n"), false
+	for _, r := range c.Recipients() {
+		if !bytes.Contains([]byte(r), []byte("@")) {
+			return rep(c.Slot, 'D', "Sorry, address must include host name. (#5.1.3)\n"), false
+		}
 	}
 	return spawnproto.Report{}, true
 }

@@ -86,3 +86,32 @@ func TestCommandChecks(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchReports(t *testing.T) {
+	out := "r\x00h1.2.3.4 does not like recipient.\nRemote host said: 550 no\n\x00s1.2.3.4 does not like recipient.\nRemote host said: 451 later\n\x00K1.2.3.4 accepted message.\nRemote host said: 250 ok\n\x00"
+	got := batchReports([]byte(out), 3)
+	want := []struct {
+		st   byte
+		text string
+	}{
+		{'K', "1.2.3.4 accepted message.\nRemote host said: 250 ok\n"},
+		{'D', "1.2.3.4 does not like recipient.\nRemote host said: 550 no\n"},
+		{'Z', "1.2.3.4 does not like recipient.\nRemote host said: 451 later\n"},
+	}
+	for i, w := range want {
+		if got[i].Status != w.st || got[i].Text != w.text {
+			t.Errorf("recipient %d: %c %q, want %c %q", i, got[i].Status, got[i].Text, w.st, w.text)
+		}
+	}
+	// A connection-level failure applies to every recipient.
+	for i, r := range batchReports([]byte("ZSorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n\x00"), 2) {
+		if r.Status != 'Z' || !strings.HasPrefix(r.Text, "Sorry, I wasn't able") {
+			t.Errorf("recipient %d: %c %q", i, r.Status, r.Text)
+		}
+	}
+	// One recipient: the same as qmail-rspawn's fold.
+	one := "h1.2.3.4 does not like recipient.\nRemote host said: 550 no\n\x00DGiving up on 1.2.3.4.\n\x00"
+	if a, b := batchReports([]byte(one), 1)[0], remoteReport([]byte(one)); a != b {
+		t.Errorf("single %+v != %+v", a, b)
+	}
+}

@@ -11,6 +11,12 @@
 //   - command, qmail-send to spawner: slot (two bytes), the message's
 //     "S/N" path under queue/mess, NUL, the envelope sender, NUL, the
 //     recipient, NUL;
+//   - a batch (remote deliveries only): several recipients of one message
+//     at one domain, delivered in one SMTP transaction, each with its own
+//     slot: the first slot has its high bit (0x8000) set, and after the
+//     first recipient's NUL come a count (two bytes) and, for each further
+//     recipient, its slot (two bytes), the recipient and a NUL. A command
+//     for one recipient is exactly as above;
 //   - report, spawner to qmail-send: slot (two bytes), a status byte 'K'
 //     (delivered), 'Z' (temporary failure) or 'D' (permanent failure), the
 //     human text, NUL. Reports may come in any order.
@@ -26,6 +32,12 @@ import (
 // Limit is goqmail's silent concurrency limit (qmail's conf-spawn, 120).
 const Limit = 1000
 
+// MaxBatch bounds the recipients of one batched command.
+const MaxBatch = 100
+
+// batchBit marks the first slot of a batched command.
+const batchBit = 0x8000
+
 // MaxReport caps a report's text, as qmail-send does.
 const MaxReport = 10000
 
@@ -34,6 +46,14 @@ type Command struct {
 	Slot      int
 	Message   string // "S/N"
 	Sender    string
+	Recipient string
+	// Also lists further recipients of a batch, each with its own slot.
+	Also []Also
+}
+
+// Also is one further recipient of a batched command.
+type Also struct {
+	Slot      int
 	Recipient string
 }
 
@@ -65,13 +85,27 @@ func ReadLimit(r io.Reader) (int, error) {
 
 // AppendCommand encodes c.
 func AppendCommand(buf []byte, c Command) []byte {
-	buf = append(buf, byte(c.Slot>>8), byte(c.Slot))
+	slot := c.Slot
+	if len(c.Also) > 0 {
+		slot |= batchBit
+	}
+	buf = append(buf, byte(slot>>8), byte(slot))
 	buf = append(buf, c.Message...)
 	buf = append(buf, 0)
 	buf = append(buf, c.Sender...)
 	buf = append(buf, 0)
 	buf = append(buf, c.Recipient...)
-	return append(buf, 0)
+	buf = append(buf, 0)
+	if len(c.Also) == 0 {
+		return buf
+	}
+	buf = append(buf, byte(len(c.Also)>>8), byte(len(c.Also)))
+	for _, a := range c.Also {
+		buf = append(buf, byte(a.Slot>>8), byte(a.Slot))
+		buf = append(buf, a.Recipient...)
+		buf = append(buf, 0)
+	}
+	return buf
 }
 
 // maxField bounds one field of a command.
@@ -97,7 +131,46 @@ func ReadCommand(r *bufio.Reader) (Command, error) {
 		fields[i] = f
 	}
 	c.Message, c.Sender, c.Recipient = fields[0], fields[1], fields[2]
+	if c.Slot&batchBit == 0 {
+		return c, nil
+	}
+	c.Slot &^= batchBit
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return c, ErrBadCommand
+	}
+	n := int(b[0])<<8 | int(b[1])
+	if n == 0 || n >= MaxBatch {
+		return c, ErrBadCommand
+	}
+	for range n {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return c, ErrBadCommand
+		}
+		rcpt, err := readField(r)
+		if err != nil {
+			return c, err
+		}
+		c.Also = append(c.Also, Also{Slot: int(b[0])<<8 | int(b[1]), Recipient: rcpt})
+	}
 	return c, nil
+}
+
+// Slots lists every slot of a command, the first recipient's first.
+func (c Command) Slots() []int {
+	out := []int{c.Slot}
+	for _, a := range c.Also {
+		out = append(out, a.Slot)
+	}
+	return out
+}
+
+// Recipients lists every recipient of a command, in slot order.
+func (c Command) Recipients() []string {
+	out := []string{c.Recipient}
+	for _, a := range c.Also {
+		out = append(out, a.Recipient)
+	}
+	return out
 }
 
 func readField(r *bufio.Reader) (string, error) {

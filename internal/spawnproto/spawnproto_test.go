@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -42,15 +44,15 @@ func TestCommandBytes(t *testing.T) {
 
 func TestCommandRoundTrip(t *testing.T) {
 	cmds := []Command{
-		{0, "0/23", "joe@example.com", "bob@example.org"},
-		{1, "5/12345", "", "bob@example.org"}, // bounce sender
-		{255, "1/1", "a", "b"},
-		{256, "1/1", "a", "b"},
-		{999, "22/999999", "x@y", "z"},
-		{Limit, "1/1", "s", "r"},
-		{7, "3/3", "", ""},
-		{8, "4/4", strings.Repeat("s", 5000), strings.Repeat("r", maxField-1)}, // beyond bufio's buffer
-		{9, "5/5", "sp ace\x01\xff", "\t\r\n"},
+		{Slot: 0, Message: "0/23", Sender: "joe@example.com", Recipient: "bob@example.org"},
+		{Slot: 1, Message: "5/12345", Sender: "", Recipient: "bob@example.org"}, // bounce sender
+		{Slot: 255, Message: "1/1", Sender: "a", Recipient: "b"},
+		{Slot: 256, Message: "1/1", Sender: "a", Recipient: "b"},
+		{Slot: 999, Message: "22/999999", Sender: "x@y", Recipient: "z"},
+		{Slot: Limit, Message: "1/1", Sender: "s", Recipient: "r"},
+		{Slot: 7, Message: "3/3", Sender: "", Recipient: ""},
+		{Slot: 8, Message: "4/4", Sender: strings.Repeat("s", 5000), Recipient: strings.Repeat("r", maxField-1)}, // beyond bufio's buffer
+		{Slot: 9, Message: "5/5", Sender: "sp ace\x01\xff", Recipient: "\t\r\n"},
 	}
 	var stream []byte
 	for _, c := range cmds {
@@ -64,7 +66,7 @@ func TestCommandRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("command %d: %v", i, err)
 			}
-			if got != want {
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("command %d: got %+v, want %+v", i, trimCmd(got), trimCmd(want))
 			}
 		}
@@ -81,7 +83,7 @@ func trimCmd(c Command) Command {
 		}
 		return s
 	}
-	return Command{c.Slot, cut(c.Message), cut(c.Sender), cut(c.Recipient)}
+	return Command{Slot: c.Slot, Message: cut(c.Message), Sender: cut(c.Sender), Recipient: cut(c.Recipient)}
 }
 
 func TestReadCommandMalformed(t *testing.T) {
@@ -150,7 +152,7 @@ func TestReportRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("report %d: %v", i, err)
 			}
-			if got != want {
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("report %d: got slot %d status %q text %d bytes; want slot %d status %q text %d bytes",
 					i, got.Slot, got.Status, len(got.Text), want.Slot, want.Status, len(want.Text))
 			}
@@ -258,4 +260,27 @@ func FuzzReadReport(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestBatchRoundTrip(t *testing.T) {
+	c := Command{Slot: 3, Message: "1/1", Sender: "s@x", Recipient: "a@d",
+		Also: []Also{{Slot: 4, Recipient: "b@d"}, {Slot: 999, Recipient: "c@d"}}}
+	single := Command{Slot: 5, Message: "2/2", Sender: "", Recipient: "e@d"}
+	r := bufio.NewReader(bytes.NewReader(AppendCommand(AppendCommand(nil, c), single)))
+	got, err := ReadCommand(r)
+	if err != nil || got.Slot != 3 || len(got.Also) != 2 || got.Also[1] != (Also{999, "c@d"}) ||
+		strings.Join(got.Recipients(), ",") != "a@d,b@d,c@d" || fmt.Sprint(got.Slots()) != "[3 4 999]" {
+		t.Fatalf("batch: %+v %v", got, err)
+	}
+	got, err = ReadCommand(r)
+	if err != nil || got.Slot != 5 || got.Also != nil || got.Recipient != "e@d" {
+		t.Fatalf("single after a batch: %+v %v", got, err)
+	}
+	// A batch cut short, or with no further recipients, is malformed.
+	b := AppendCommand(nil, c)
+	for _, bad := range [][]byte{b[:len(b)-1], b[:len(b)-6], append(append([]byte{0x80, 3}, "1/1\x00s\x00a\x00"...), 0, 0)} {
+		if _, err := ReadCommand(bufio.NewReader(bytes.NewReader(bad))); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
 }
