@@ -90,8 +90,11 @@ func TestRemoteAgainstSMTPSink(t *testing.T) {
 			"failure: Connected_to_127.0.0.1_but_sender_was_rejected./Remote_host_said:_550_5.7.1_go_away/", true, 0},
 		{"450 at RCPT", []string{"-r", "rcpt"},
 			"deferral: 127.0.0.1_does_not_like_recipient./Remote_host_said:_450_4.3.0_Error:_command_failed/Giving_up_on_127.0.0.1./", false, 0},
+		// RFC 5321 §4.5.3.1.10: 552 to RCPT is treated as 452 (deferred).
 		{"552 at RCPT", []string{"-f", "rcpt", "-B", "552 5.2.2 mailbox full"},
-			"failure: 127.0.0.1_does_not_like_recipient./Remote_host_said:_552_5.2.2_mailbox_full/Giving_up_on_127.0.0.1./", true, 0},
+			"deferral: 127.0.0.1_does_not_like_recipient./Remote_host_said:_552_5.2.2_mailbox_full/Giving_up_on_127.0.0.1./", false, 0},
+		{"550 at RCPT", []string{"-f", "rcpt", "-B", "550 5.1.1 no such user"},
+			"failure: 127.0.0.1_does_not_like_recipient./Remote_host_said:_550_5.1.1_no_such_user/Giving_up_on_127.0.0.1./", true, 0},
 		{"421 at DATA", []string{"-Q", "data"},
 			"deferral: 127.0.0.1_failed_on_DATA_command./Remote_host_said:_421_", false, 0},
 		{"dropped at DATA", []string{"-q", "data"},

@@ -190,6 +190,12 @@ func (d *delivery) transaction(s *session) error {
 			return d.died(s, false)
 		}
 		switch {
+		case code == 552:
+			// RFC 5321 §4.5.3.1.10: a 552 to RCPT means "too many
+			// recipients" from older servers and must be treated as 452.
+			// goqmail sends several recipients per transaction (qmail sent
+			// one), so this now happens; the recipient is retried later.
+			d.out.add('s', ipText(s.ip)+" does not like recipient.\n"+remoteText(s.text))
 		case code >= 500:
 			d.out.add('h', ipText(s.ip)+" does not like recipient.\n"+remoteText(s.text))
 		case code >= 400:
