@@ -90,7 +90,10 @@ type sender struct {
 	msgs        map[uint64]*message
 	finishing   []uint64 // messages with no recipients left
 	todoPending []uint64 // todo/ entries read but not yet preprocessed
-	mutex       *os.File // lock/sendmutex, flocked while qmail-send runs
+	// todoTriggered: the trigger was pulled since todo/ was last read, so
+	// todo/ must be read again once todoPending is done.
+	todoTriggered bool
+	mutex         *os.File // lock/sendmutex, flocked while qmail-send runs
 
 	delnum   int
 	exitasap bool
@@ -294,6 +297,7 @@ func (s *sender) run() int {
 		select {
 		case <-s.trigger:
 			s.todoAt = s.now()
+			s.todoTriggered = true
 		case r := <-s.reports:
 			s.handleReport(r)
 		case sg := <-s.sig:

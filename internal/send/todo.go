@@ -35,6 +35,7 @@ const todoBatch = 32
 // todoBatch of them per call; while some remain, todo/ stays due.
 func (s *sender) scanTodo() {
 	if len(s.todoPending) == 0 {
+		s.todoTriggered = false
 		entries, err := os.ReadDir(s.q.Path("todo"))
 		if err != nil {
 			s.logf("alert: unable to opendir todo, sleeping...\n")
@@ -57,7 +58,9 @@ func (s *sender) scanTodo() {
 		s.processTodo(n)
 		done++
 	}
-	if len(s.todoPending) > 0 && !s.exitasap {
+	// More left from this reading of todo/, or a trigger came while it was
+	// being worked through (its message may not be in it): go on at once.
+	if (len(s.todoPending) > 0 || s.todoTriggered) && !s.exitasap {
 		s.todoAt = s.now()
 	}
 }
