@@ -80,6 +80,9 @@ type Options struct {
 	PID int
 	UID int // the real uid recorded in the u record; 0 means os.Getuid()
 	IDs *ids.IDs
+	// Number, if set, receives the message number (for in-process callers
+	// and tests: qmail-queue's interface has no way to say it).
+	Number *uint64
 }
 
 // Run queues the message read from msg with the envelope read from env.
@@ -118,6 +121,9 @@ func Run(home string, msg, env io.Reader, opt Options) int {
 	})
 	defer t.Stop()
 	code := j.run(msg, env)
+	if opt.Number != nil {
+		*opt.Number = j.num
+	}
 	if code != ExitOK && timedOut.Load() {
 		code = ExitTimeout
 	}
