@@ -120,42 +120,14 @@ func start(t *testing.T, home string, uid, gid int) *server {
 
 	rules := filepath.Join(home, "control", "tcp.smtp.cdb")
 	run(t, "127.0.0.1:allow\n:deny\n", filepath.Join(bin, "tcprules"), rules, rules+".tmp")
-	args := []string{"-1", "-R", "-H", "-l", "localhost", "-x", rules}
-	if uid >= 0 {
-		args = append(args, "-u", strconv.Itoa(uid), "-g", strconv.Itoa(gid))
-	}
-	args = append(args, "127.0.0.1", "0", filepath.Join(bin, "qmail-smtpd"))
-	s.tcp = exec.Command(filepath.Join(bin, "tcpserver"), args...)
-	s.tcp.Env = env
-	s.tcp.Stderr = os.Stderr
-	s.tcp.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := s.tcp.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.tcp.Start(); err != nil {
-		t.Fatal(err)
-	}
-	portc := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		portc <- strings.TrimSpace(line)
-	}()
-	select {
-	case s.port = <-portc:
-	case <-time.After(10 * time.Second):
-		t.Fatal("tcpserver did not print its port")
-	}
-	if s.port == "" {
-		t.Fatal("tcpserver printed no port")
-	}
+	s.tcp, s.port = startTCPServer(t, home, uid, gid, []string{"-x", rules}, filepath.Join(bin, "qmail-smtpd"))
 	t.Cleanup(s.stop)
 	return s
 }
 
 // stop sends TERM to qmail-send and tcpserver and waits for both.
 func (s *server) stop() {
-	for _, c := range []*exec.Cmd{s.tcp, s.send} {
+	for _, c := range []*exec.Cmd{s.send} { // tcpserver: startTCPServer's cleanup
 		if c == nil || c.Process == nil || c.ProcessState != nil {
 			continue
 		}
@@ -347,4 +319,55 @@ func userModeInstall(t *testing.T) (home string, uid, gid int) {
 	}
 	run(t, "", bin, args...)
 	return home, uid, gid
+}
+
+// startTCPServer runs the install's tcpserver on 127.0.0.1 and a free
+// port (-1 -R -H -l localhost, then opts, then -u/-g when uid >= 0),
+// serving prog; it stops it (TERM, then KILL of its process group) when
+// the test ends and returns it with its port.
+func startTCPServer(t *testing.T, home string, uid, gid int, opts []string, prog ...string) (*exec.Cmd, string) {
+	t.Helper()
+	args := append([]string{"-1", "-R", "-H", "-l", "localhost"}, opts...)
+	if uid >= 0 {
+		args = append(args, "-u", strconv.Itoa(uid), "-g", strconv.Itoa(gid))
+	}
+	args = append(append(args, "127.0.0.1", "0"), prog...)
+	tcp := exec.Command(filepath.Join(home, "bin", "tcpserver"), args...)
+	tcp.Env = []string{"PATH=" + filepath.Join(home, "bin") + ":/usr/bin:/bin"}
+	tcp.Stderr = os.Stderr
+	tcp.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := tcp.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tcp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		tcp.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { tcp.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			syscall.Kill(-tcp.Process.Pid, syscall.SIGKILL)
+			<-done
+			t.Errorf("tcpserver did not stop on TERM")
+		}
+	})
+	portc := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		portc <- strings.TrimSpace(line)
+	}()
+	select {
+	case port := <-portc:
+		if port == "" {
+			t.Fatal("tcpserver printed no port")
+		}
+		return tcp, port
+	case <-time.After(10 * time.Second):
+		t.Fatal("tcpserver did not print its port")
+	}
+	return nil, ""
 }

@@ -127,7 +127,7 @@ func queueLeftovers(home string) []string {
 // answers are exact per recipient and the accepted mail is delivered
 // with a QMTP Received line.
 func TestQmtpdUnderTcpserver(t *testing.T) {
-	home, uid, gid := userInstall(t)
+	home, uid, gid := userModeInstall(t)
 	s := start(t, home, uid, gid)
 	port, _ := startService(t, home, uid, gid, "qmail-qmtpd")
 	c := dialQMTP(t, port)
@@ -196,7 +196,7 @@ func TestQmtpdUnderTcpserver(t *testing.T) {
 // are dropped by the real servers under tcpserver, and nothing is left
 // in the queue half-way; the servers keep serving the next client.
 func TestNetstringServersBadClients(t *testing.T) {
-	home, uid, gid := userInstall(t)
+	home, uid, gid := userModeInstall(t)
 	qmqp, _ := startService(t, home, uid, gid, "qmail-qmqpd")
 	qmtp, _ := startService(t, home, uid, gid, "qmail-qmtpd")
 	tests := []struct{ name, port, send string }{

@@ -27,7 +27,7 @@ type pipeConn struct {
 // sets (RELAYCLIENT, TCPREMOTEINFO=sendmail-bs); the replies are exact
 // and the message is delivered locally.
 func TestSendmailBs(t *testing.T) {
-	home, uid, gid := userInstall(t)
+	home, uid, gid := userModeInstall(t)
 	s := start(t, home, uid, gid)
 	cmd := exec.Command(filepath.Join(home, "bin", "sendmail"), "-bs")
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "USER=bsuser"}
@@ -114,7 +114,7 @@ func TestMailxThroughSendmail(t *testing.T) {
 	if mailx == "" {
 		t.Skip("no mailx is installed (Debian package s-nail)")
 	}
-	home, uid, gid := userInstall(t)
+	home, uid, gid := userModeInstall(t)
 	s := start(t, home, uid, gid)
 	scratch := ownedDir(t, uid, gid)
 	sendmail := filepath.Join(home, "bin", "sendmail")

@@ -11,30 +11,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"goqmail/internal/testutil"
 )
-
-// userInstall installs goqmail in user mode with the localhost
-// configuration, owned by an unprivileged account when we are root.
-func userInstall(t *testing.T) (home string, uid, gid int) {
-	t.Helper()
-	bin := binary(t)
-	home = tempHome(t)
-	args := []string{"install", "--home", home, "--user-mode", "--config-localhost"}
-	uid, gid = -1, -1
-	if os.Getuid() == 0 {
-		acct := testutil.Unprivileged(t)
-		args = append(args, "--user", acct.Name)
-		uid, gid = acct.UID, acct.GID
-	}
-	run(t, "", bin, args...)
-	// qmail-inject completes a host without a dot with defaultdomain, so
-	// give the host the name ./config would: localhost.localdomain.
-	testutil.MustWrite(t, filepath.Join(home, "control", "defaultdomain"), "localdomain\n", 0o644)
-	testutil.MustWrite(t, filepath.Join(home, "control", "locals"), "localhost\nlocalhost.localdomain\n", 0o644)
-	return home, uid, gid
-}
 
 // ldom is the name qmail-inject gives "localhost" in these installs.
 const ldom = "localhost.localdomain"
@@ -87,7 +64,7 @@ func TestMuttThroughSendmail(t *testing.T) {
 	if err != nil {
 		t.Skip("mutt is not installed (Debian package mutt)")
 	}
-	home, uid, gid := userInstall(t)
+	home, uid, gid := userModeInstall(t)
 	s := start(t, home, uid, gid)
 	scratch := ownedDir(t, uid, gid)
 	sendmail := filepath.Join(home, "bin", "sendmail")
@@ -121,7 +98,7 @@ func TestMuttThroughSendmail(t *testing.T) {
 // TestCronStyleSendmailT: a cron job's "sendmail -t" with the
 // recipients in the header only; the envelope sender is the user's.
 func TestCronStyleSendmailT(t *testing.T) {
-	home, uid, gid := userInstall(t)
+	home, uid, gid := userModeInstall(t)
 	s := start(t, home, uid, gid)
 	env := []string{"PATH=/usr/bin:/bin", "LOGNAME=cronuser", "USER=cronuser", "SHELL=/bin/sh"}
 	in := "From: root (Cron Daemon)\nTo: admin@localhost\nCc: other@localhost\nBcc: hidden@localhost\n" +
@@ -245,11 +222,11 @@ func stopService(cmd *exec.Cmd) {
 // qmail-qmqpd, which delivers it; with the central host down the
 // injector fails temporarily and nothing is lost.
 func TestMiniQmail(t *testing.T) {
-	central, uid, gid := userInstall(t)
+	central, uid, gid := userModeInstall(t)
 	s := start(t, central, uid, gid)
 	port, qmqpd := startService(t, central, uid, gid, "qmail-qmqpd")
 
-	mini, muid, mgid := userInstall(t)
+	mini, muid, mgid := userModeInstall(t)
 	if err := os.WriteFile(filepath.Join(mini, "control", "qmqpservers"), []byte("127.0.0.1:"+port+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +294,7 @@ func TestPostfixQmqpInterop(t *testing.T) {
 			t.Skip("Postfix's qmqp-source/qmqp-sink are not installed (Debian package postfix)")
 		}
 	}
-	home, uid, gid := userInstall(t)
+	home, uid, gid := userModeInstall(t)
 	s := start(t, home, uid, gid)
 	port, _ := startService(t, home, uid, gid, "qmail-qmqpd")
 
@@ -360,7 +337,7 @@ func TestPostfixQmqpInterop(t *testing.T) {
 		syscall.Kill(-sinkCmd.Process.Pid, syscall.SIGKILL)
 		sinkCmd.Wait()
 	})
-	mini, muid, mgid := userInstall(t)
+	mini, muid, mgid := userModeInstall(t)
 	os.WriteFile(filepath.Join(mini, "control", "qmqpservers"), []byte("127.0.0.1:"+sinkPort+"\n"), 0o644)
 	env := []string{"PATH=/usr/bin:/bin", "USER=mini", "QMAILQUEUE=" + filepath.Join(mini, "bin", "qmail-qmqpc")}
 	var last string

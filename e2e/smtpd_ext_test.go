@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,9 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,44 +43,8 @@ func startSMTPDExt(t *testing.T) *smtpdExt {
 	s := start(t, home, uid, gid)
 
 	rules := filepath.Join(home, "control", "tcp.smtp.cdb")
-	targs := []string{"-1", "-R", "-H", "-l", "localhost", "-x", rules, "-c", "40"}
-	if uid >= 0 {
-		targs = append(targs, "-u", strconv.Itoa(uid), "-g", strconv.Itoa(gid))
-	}
-	targs = append(targs, "127.0.0.1", "0", filepath.Join(home, "bin", "qmail-smtpd"), "localhost", cpw, "/bin/true")
-	tcp := exec.Command(filepath.Join(home, "bin", "tcpserver"), targs...)
-	tcp.Env = []string{"PATH=/usr/bin:/bin"}
-	tcp.Stderr = os.Stderr
-	tcp.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := tcp.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tcp.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		tcp.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { tcp.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-tcp.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
-	portc := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		portc <- strings.TrimSpace(line)
-	}()
-	var port string
-	select {
-	case port = <-portc:
-	case <-time.After(10 * time.Second):
-		t.Fatal("tcpserver did not print its port")
-	}
+	_, port := startTCPServer(t, home, uid, gid, []string{"-x", rules, "-c", "40"},
+		filepath.Join(home, "bin", "qmail-smtpd"), "localhost", cpw, "/bin/true")
 	return &smtpdExt{home: home, srv: s, port: port}
 }
 

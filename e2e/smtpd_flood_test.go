@@ -3,14 +3,10 @@ package e2e
 import (
 	"bufio"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,48 +18,8 @@ import (
 func startLimited(t *testing.T, home string, uid, gid int, opts ...string) string {
 	t.Helper()
 	rules := filepath.Join(home, "control", "tcp.smtp.cdb")
-	targs := append([]string{"-1", "-R", "-H", "-l", "localhost", "-x", rules}, opts...)
-	if uid >= 0 {
-		targs = append(targs, "-u", strconv.Itoa(uid), "-g", strconv.Itoa(gid))
-	}
-	targs = append(targs, "127.0.0.1", "0", filepath.Join(home, "bin", "qmail-smtpd"))
-	tcp := exec.Command(filepath.Join(home, "bin", "tcpserver"), targs...)
-	tcp.Env = []string{"PATH=/usr/bin:/bin"}
-	tcp.Stderr = os.Stderr
-	tcp.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := tcp.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tcp.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		tcp.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { tcp.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-tcp.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
-	portc := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		portc <- strings.TrimSpace(line)
-	}()
-	select {
-	case port := <-portc:
-		if port == "" {
-			t.Fatal("tcpserver printed no port")
-		}
-		return port
-	case <-time.After(10 * time.Second):
-		t.Fatal("tcpserver did not print its port")
-	}
-	return ""
+	_, port := startTCPServer(t, home, uid, gid, append([]string{"-x", rules}, opts...), filepath.Join(home, "bin", "qmail-smtpd"))
+	return port
 }
 
 // TestSMTPDFlood: a thousand connections at once against tcpserver -c 20.

@@ -82,6 +82,14 @@ func startWith(t *testing.T, controls map[string]string, answer func(spawnproto.
 	for k, v := range controls {
 		os.WriteFile(filepath.Join(home, "control", k), []byte(v), 0o644)
 	}
+	return launch(t, home, answer, now, pre)
+}
+
+// launch runs qmail-send with fake spawners and a real qmail-clean on a
+// home whose queue and control files exist; pre runs before qmail-send
+// starts.
+func launch(t *testing.T, home string, answer func(spawnproto.Command) (byte, string), now func() time.Time, pre func(h *harness)) *harness {
+	t.Helper()
 	h := &harness{t: t, home: home, q: queuefs.New(home), log: make(chan string, 1000),
 		sig: make(chan os.Signal, 4), done: make(chan int, 1),
 		local: &fakeSpawner{}, remote: &fakeSpawner{}}

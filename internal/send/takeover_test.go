@@ -1,7 +1,6 @@
 package send
 
 import (
-	"bufio"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"goqmail/internal/clean"
-	"goqmail/internal/prog"
 	"goqmail/internal/queuefixture"
 	"goqmail/internal/queuefs"
 	"goqmail/internal/spawnproto"
@@ -23,54 +20,7 @@ import (
 // one).
 func startOn(t *testing.T, home string, answer func(spawnproto.Command) (byte, string)) *harness {
 	t.Helper()
-	h := &harness{t: t, home: home, q: queuefs.New(home), log: make(chan string, 1000),
-		sig: make(chan os.Signal, 4), done: make(chan int, 1),
-		local: &fakeSpawner{}, remote: &fakeSpawner{}}
-	h.qqDir = t.TempDir()
-	script := filepath.Join(h.qqDir, "qq")
-	os.WriteFile(script, []byte("#!/bin/sh\ncat > \""+h.qqDir+"/msg.$$\" && cat <&1 > \""+h.qqDir+"/env.$$\"\n"), 0o755)
-	pipe := func() (*os.File, *os.File) {
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r, w
-	}
-	logR, logW := pipe()
-	lcR, lcW := pipe()
-	lrR, lrW := pipe()
-	rcR, rcW := pipe()
-	rrR, rrW := pipe()
-	ccR, ccW := pipe()
-	crR, crW := pipe()
-	go h.local.run(lcR, lrW, answer)
-	go h.remote.run(rcR, rrW, answer)
-	go func() {
-		clean.Main(&prog.Context{Args: []string{"qmail-clean"}, Home: home, Stdin: ccR, Stdout: crW, Stderr: os.Stderr})
-		crW.Close()
-	}()
-	go func() {
-		sc := bufio.NewScanner(logR)
-		for sc.Scan() {
-			h.log <- sc.Text()
-		}
-		close(h.log)
-	}()
-	ctx := &prog.Context{
-		Args: []string{"qmail-send"}, Home: home, Stderr: os.Stderr,
-		Env:   []string{"QMAILQUEUE=" + script, "PATH=/usr/bin:/bin"},
-		Files: []*os.File{logW, lcW, lrR, rcW, rrR, ccW, crR},
-	}
-	go func() {
-		code := Run(ctx, Options{Signals: h.sig})
-		logW.Close()
-		lcW.Close()
-		rcW.Close()
-		ccW.Close()
-		h.done <- code
-	}()
-	t.Cleanup(func() { h.stop() })
-	return h
+	return launch(t, home, answer, nil, nil)
 }
 
 // takeoverAnswer delivers everything except recipients named fail*.
