@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // Multi-host tests of qmail-remote: network namespaces joined by a
@@ -53,7 +56,8 @@ func (l *netlab) ip(args ...string) {
 	}
 }
 
-// host makes namespace name with address addr/24 on eth0, linked to
+// host makes namespace name with address addr/24 on eth0 (an IPv6 addr
+// gets /64, usable at once: no duplicate address detection), linked to
 // the hub's bridge.
 func (l *netlab) host(name, addr string, i int) {
 	ns := l.ns(name)
@@ -62,40 +66,49 @@ func (l *netlab) host(name, addr string, i int) {
 	port := fmt.Sprintf("p%d", i)
 	l.ip("-n", l.ns("hub"), "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
 	l.ip("-n", l.ns("hub"), "link", "set", port, "master", "br0", "up")
-	l.ip("-n", ns, "addr", "add", addr+"/24", "dev", "eth0")
+	if strings.Contains(addr, ":") {
+		l.ip("-n", ns, "addr", "add", addr+"/64", "dev", "eth0", "nodad")
+	} else {
+		l.ip("-n", ns, "addr", "add", addr+"/24", "dev", "eth0")
+	}
 	l.ip("-n", ns, "link", "set", "eth0", "up")
 	l.ip("-n", ns, "link", "set", "lo", "up")
 }
 
-// listenIn opens a TCP listener inside namespace ns, from a thread that
-// joins it and is then thrown away.
-func listenIn(t *testing.T, ns, addr string) net.Listener {
-	type res struct {
-		ln  net.Listener
-		err error
-	}
-	ch := make(chan res, 1)
+// inNetns runs f on a thread that joins namespace ns and is then thrown
+// away; sockets f opens belong to ns.
+func inNetns(ns string, f func()) error {
+	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
-		f, err := os.Open("/var/run/netns/" + ns)
+		fh, err := os.Open("/var/run/netns/" + ns)
 		if err != nil {
-			ch <- res{nil, err}
+			errc <- err
 			return
 		}
-		defer f.Close()
-		if _, _, e := syscall.RawSyscall(sysSetns(), f.Fd(), syscall.CLONE_NEWNET, 0); e != 0 {
-			ch <- res{nil, e}
+		defer fh.Close()
+		if _, _, e := syscall.RawSyscall(sysSetns(), fh.Fd(), syscall.CLONE_NEWNET, 0); e != 0 {
+			errc <- e
 			return
 		}
-		ln, err := net.Listen("tcp", addr)
-		ch <- res{ln, err}
+		f()
+		errc <- nil
 	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("listen in %s on %s: %v", ns, addr, r.err)
+	return <-errc
+}
+
+// listenIn opens a TCP listener inside namespace ns.
+func listenIn(t *testing.T, ns, addr string) net.Listener {
+	var ln net.Listener
+	var err error
+	if e := inNetns(ns, func() { ln, err = net.Listen("tcp", addr) }); e != nil {
+		err = e
 	}
-	t.Cleanup(func() { r.ln.Close() })
-	return r.ln
+	if err != nil {
+		t.Fatalf("listen in %s on %s: %v", ns, addr, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
 }
 
 // sysSetns is setns(2)'s number, which package syscall does not name.
@@ -147,7 +160,27 @@ func sink(ln net.Listener, name string) {
 	}
 }
 
-func TestRemoteMultiHost(t *testing.T) {
+// nsdResolv is src's resolv.conf: nsd in "dns".
+const nsdResolv = "nameserver 10.77.0.53\noptions timeout:2 attempts:2\n"
+
+// labZone is a zone nsd serves: its name and its zone file's text; an
+// empty text declares the zone without a zone file, which nsd answers
+// with SERVFAIL.
+type labZone struct{ name, text string }
+
+// remoteLab is a user-mode install whose qmail-remote runs in namespace
+// "src" (10.77.0.1), and nsd in namespace "dns" (10.77.0.53).
+type remoteLab struct {
+	*netlab
+	home string
+}
+
+// newRemoteLab skips the test unless it is root with nsd and ip; else it
+// installs goqmail, makes the namespaces src, dns and hosts (name and
+// address each) on one bridge, starts nsd with zones in dns, points
+// src's resolv.conf at it and waits until nsd answers for zones[0].
+func newRemoteLab(t *testing.T, tag string, hosts [][2]string, zones []labZone) *remoteLab {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces")
 	}
@@ -170,20 +203,17 @@ func TestRemoteMultiHost(t *testing.T) {
 	run(t, "", bin, args...)
 	os.WriteFile(filepath.Join(home, "control", "timeoutconnect"), []byte("3\n"), 0o644)
 
-	l := &netlab{t: t, prefix: fmt.Sprintf("gqr%d", os.Getpid()%100000)}
+	l := &netlab{t: t, prefix: fmt.Sprintf("%s%d", tag, os.Getpid()%100000)}
 	l.ip("netns", "add", l.ns("hub"))
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.ns("hub")).Run() })
 	l.ip("-n", l.ns("hub"), "link", "add", "br0", "type", "bridge")
 	l.ip("-n", l.ns("hub"), "link", "set", "br0", "up")
-	for i, h := range []struct{ name, addr string }{
-		{"src", "10.77.0.1"}, {"dns", "10.77.0.53"}, {"mx1", "10.77.0.10"}, {"mx2", "10.77.0.20"}, {"mx3", "10.77.0.21"},
-	} {
-		l.host(h.name, h.addr, i)
+	for i, h := range append([][2]string{{"src", "10.77.0.1"}, {"dns", "10.77.0.53"}}, hosts...) {
+		l.host(h[0], h[1], i)
 	}
 
-	// nsd in "dns"
+	// nsd in "dns"; EDNS answers up to 4096 bytes (nsd's default is 1232)
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "test.zone"), []byte(remoteZone), 0o644)
 	conf := fmt.Sprintf(`server:
   ip-address: 10.77.0.53
   port: 53
@@ -196,12 +226,16 @@ func TestRemoteMultiHost(t *testing.T) {
   pidfile: %q
   logfile: %q
   verbosity: 1
+  ipv4-edns-size: 4096
 remote-control:
   control-enable: no
-zone:
-  name: test
-  zonefile: test.zone
 `, dir, dir+"/zone.list", dir+"/xfrd.state", dir+"/nsd.pid", dir+"/nsd.log")
+	for _, z := range zones {
+		conf += fmt.Sprintf("zone:\n  name: %s\n  zonefile: %s.zone\n", z.name, z.name)
+		if z.text != "" {
+			os.WriteFile(filepath.Join(dir, z.name+".zone"), []byte(z.text), 0o644)
+		}
+	}
 	os.WriteFile(filepath.Join(dir, "nsd.conf"), []byte(conf), 0o644)
 	dnsd := exec.Command("ip", "netns", "exec", l.ns("dns"), nsd, "-d", "-c", filepath.Join(dir, "nsd.conf"))
 	dnsd.Stdout, dnsd.Stderr = os.Stderr, os.Stderr
@@ -220,26 +254,80 @@ zone:
 		}
 	})
 
-	// resolv.conf of the sender's namespace
+	lab := &remoteLab{netlab: l, home: home}
 	etc := filepath.Join("/etc/netns", l.ns("src"))
 	os.MkdirAll(etc, 0o755)
 	t.Cleanup(func() { os.RemoveAll(etc) })
-	os.WriteFile(filepath.Join(etc, "resolv.conf"), []byte("nameserver 10.77.0.53\noptions timeout:2 attempts:2\n"), 0o644)
+	lab.resolv(nsdResolv)
+
+	// wait (bounded) until nsd answers
+	for i := 0; ; i++ {
+		in, err := lab.query("10.77.0.53", zones[0].name, dns.TypeSOA, 0, false)
+		if err == nil && in.Rcode == dns.RcodeSuccess {
+			break
+		}
+		if i == 40 {
+			t.Fatalf("nsd never answered for %s: %v %v", zones[0].name, in, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return lab
+}
+
+// resolv writes the resolv.conf that qmail-remote reads in src.
+func (lab *remoteLab) resolv(text string) {
+	lab.t.Helper()
+	if err := os.WriteFile(filepath.Join("/etc/netns", lab.ns("src"), "resolv.conf"), []byte(text), 0o644); err != nil {
+		lab.t.Fatal(err)
+	}
+}
+
+// query asks server (from src) for name's records of type qtype: over
+// TCP or over UDP, with EDNS0 and a buffer of edns bytes unless edns is 0.
+func (lab *remoteLab) query(server, name string, qtype uint16, edns uint16, tcp bool) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	if edns > 0 {
+		m.SetEdns0(edns, false)
+	}
+	c := &dns.Client{Timeout: 2 * time.Second}
+	if tcp {
+		c.Net = "tcp"
+	}
+	var in *dns.Msg
+	var err error
+	if e := inNetns(lab.ns("src"), func() { in, _, err = c.Exchange(m, net.JoinHostPort(server, "53")) }); e != nil {
+		err = e
+	}
+	return in, err
+}
+
+// remote runs qmail-remote in src (at most a minute) for b@host and
+// returns its output, NUL shown as '|'.
+func (lab *remoteLab) remote(host string) string {
+	lab.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", lab.ns("src"), filepath.Join(lab.home, "bin", "qmail-remote"), host, "a@src.test", "b@"+host)
+	cmd.Stdin = strings.NewReader("Subject: t\n\nhello\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		lab.t.Fatalf("qmail-remote %s: %v\n%s", host, err, out)
+	}
+	return strings.ReplaceAll(string(out), "\x00", "|")
+}
+
+func TestRemoteMultiHost(t *testing.T) {
+	lab := newRemoteLab(t, "gqr", [][2]string{
+		{"mx1", "10.77.0.10"}, {"mx2", "10.77.0.20"}, {"mx3", "10.77.0.21"},
+	}, []labZone{{"test", remoteZone}})
+	l, remote := lab.netlab, lab.remote
 
 	// SMTP sinks on mx2 and mx3; mx1 is up but has no SMTP server.
 	go sink(listenIn(t, l.ns("mx2"), "10.77.0.20:25"), "mx2")
 	go sink(listenIn(t, l.ns("mx3"), "10.77.0.21:25"), "mx3")
 
-	remote := func(host string) string {
-		cmd := exec.Command("ip", "netns", "exec", l.ns("src"), filepath.Join(home, "bin", "qmail-remote"), host, "a@src.test", "b@"+host)
-		cmd.Stdin = strings.NewReader("Subject: t\n\nhello\n")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("qmail-remote %s: %v\n%s", host, err, out)
-		}
-		return strings.ReplaceAll(string(out), "\x00", "|")
-	}
-	// wait (bounded) until nsd answers
+	// wait (bounded) until the first delivery works
 	for i := 0; ; i++ {
 		out := remote("arec.test")
 		if strings.HasPrefix(out, "r|K") {
