@@ -1,4 +1,4 @@
-package remote
+package smtpout
 
 import (
 	"crypto/tls"
@@ -13,7 +13,7 @@ import (
 // delivery is one run of qmail-remote: one message, its recipients and
 // the addresses to try.
 type delivery struct {
-	r        *Remote
+	r        *Sender
 	cfg      *config
 	ctx      *prog.Context
 	out      *reports
