@@ -24,7 +24,8 @@ type Sender struct {
 	Port       int                                                                    // port of MX and A deliveries, default 25
 	Shuffle    func([]MX)                                                             // order among equal preferences, default random
 	Now        func() time.Time
-	Pid        int // for tcpto's skip interval, default os.Getpid()
+	Pid        int   // for tcpto's skip interval, default os.Getpid()
+	Pool       *Pool // kept connections (qmail-rspawn's); nil: QUIT after every message
 }
 
 func secs(n int) time.Duration { return time.Duration(n) * time.Second }
@@ -143,6 +144,26 @@ func (r *Sender) run(ctx *prog.Context, out *reports) {
 		out.final('Z', textControls[1:])
 		return
 	}
+	relay := hasRoute && rt.Relay != ""
+	port := r.Port
+	if relay {
+		port = rt.Port
+	}
+	d := &delivery{
+		r: r, cfg: cfg, ctx: ctx, out: out, host: host,
+		sender: addr.Quote2(sender), relay: rt.Relay,
+		policy: cfg.tls.lookup(host),
+	}
+	for _, rc := range rcpts {
+		d.rcpts = append(d.rcpts, addr.Quote2(rc))
+	}
+	if relay {
+		d.creds, d.hasCreds = cfg.auth.Get(rt.Relay)
+	}
+	d.key = poolKey(host, rt.Relay, port, d.policy, cfg.helo)
+	if d.reuse() {
+		return
+	}
 	if r.Resolver == nil {
 		res, err := NewSystemResolver(r.ResolvConf)
 		if err != nil {
@@ -152,11 +173,8 @@ func (r *Sender) run(ctx *prog.Context, out *reports) {
 		r.Resolver = res
 	}
 	bg := context.Background()
-	relay := hasRoute && rt.Relay != ""
-	port := r.Port
 	var ts []target
 	if relay {
-		port = rt.Port
 		if a, ok := literal(rt.Relay); ok {
 			ts = []target{{Addr: a, Name: ""}}
 		} else {
@@ -202,17 +220,6 @@ func (r *Sender) run(ctx *prog.Context, out *reports) {
 	if len(ts) == 0 {
 		out.final('D', textAmbigMX[1:])
 		return
-	}
-	d := &delivery{
-		r: r, cfg: cfg, ctx: ctx, out: out, host: host,
-		sender: addr.Quote2(sender), relay: rt.Relay,
-		policy: cfg.tls.lookup(host),
-	}
-	for _, rc := range rcpts {
-		d.rcpts = append(d.rcpts, addr.Quote2(rc))
-	}
-	if relay {
-		d.creds, d.hasCreds = cfg.auth.Get(rt.Relay)
 	}
 	to := &tcptoFile{Path: tcptoPath(ctx.Home), Now: r.Now, Pid: r.Pid}
 	for _, t := range ts {
