@@ -95,9 +95,16 @@ type server struct {
 // tcpserverUser, if not empty, is the -u/-g account of qmail-smtpd.
 func start(t *testing.T, home string, uid, gid int) *server {
 	t.Helper()
+	return startEnv(t, home, uid, gid)
+}
+
+// startEnv is start with more environment for qmail-start (and so for
+// qmail-send and its spawners).
+func startEnv(t *testing.T, home string, uid, gid int, extra ...string) *server {
+	t.Helper()
 	s := &server{t: t, home: home, log: make(chan string, 1000)}
 	bin := filepath.Join(home, "bin")
-	env := []string{"PATH=" + bin + ":/usr/bin:/bin"}
+	env := append([]string{"PATH=" + bin + ":/usr/bin:/bin"}, extra...)
 
 	s.send = exec.Command(filepath.Join(bin, "qmail-start"), "./Maildir/")
 	s.send.Env = env

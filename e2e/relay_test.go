@@ -13,9 +13,10 @@ import (
 
 // relaySink is a minimal SMTP server that records what it receives.
 type relaySink struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	msgs []string // "MAIL|RCPT,RCPT|DATA"
+	ln    net.Listener
+	mu    sync.Mutex
+	msgs  []string // "MAIL|RCPT,RCPT|DATA"
+	conns int      // connections accepted
 }
 
 func newRelaySink(t *testing.T, rcptReply func(string) string) *relaySink {
@@ -32,6 +33,9 @@ func newRelaySink(t *testing.T, rcptReply func(string) string) *relaySink {
 			if err != nil {
 				return
 			}
+			s.mu.Lock()
+			s.conns++
+			s.mu.Unlock()
 			go s.serve(c, rcptReply)
 		}
 	}()
@@ -86,6 +90,9 @@ func (s *relaySink) serve(c net.Conn, rcptReply func(string) string) {
 			s.msgs = append(s.msgs, from+"|"+strings.Join(rcpts, ",")+"|"+body.String())
 			s.mu.Unlock()
 			say("250 accepted as 12345")
+		case "RSET":
+			from, rcpts = "", nil
+			say("250 flushed")
 		case "QUIT":
 			say("221 bye")
 			return

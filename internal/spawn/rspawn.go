@@ -8,13 +8,25 @@ import (
 
 	"goqmail/internal/addr"
 	"goqmail/internal/prog"
+	"goqmail/internal/smtpout"
 	"goqmail/internal/spawnproto"
 )
 
 // RMain is qmail-rspawn: for each remote delivery it runs qmail-remote
-// DOMAIN SENDER RECIPIENT and folds qmail-remote's recipient and message
-// reports into one report (spec §6.2). At start it forgets every remote
-// host's timeout record (lock/tcpto), as qmail 1.03 does.
+// DOMAIN SENDER RECIPIENT... and folds qmail-remote's recipient and
+// message reports into one report per recipient (spec §6.2). At start it
+// forgets every remote host's timeout record (lock/tcpto), as qmail 1.03
+// does.
+//
+// When bin/qmail-remote is goqmail's own program (the same file as this
+// executable), qmail-rspawn runs it in-process, as a goroutine under its
+// own uid (qmailr, qmail-remote's uid too), with a connection cache
+// (smtpout.Pool): the next message to a destination reuses the
+// connection of the last one. The report bytes are those an exec'd
+// qmail-remote writes. Anything else at bin/qmail-remote (an
+// administrator's wrapper that signs with DKIM, say) is exec'd per
+// delivery as qmail does, and so is ours when the environment holds
+// GOQMAIL_FORCE_EXEC=1 (for tests that compare both paths).
 func RMain(ctx *prog.Context) int {
 	e, err := newEngine(ctx)
 	if err != nil {
@@ -25,18 +37,45 @@ func RMain(ctx *prog.Context) int {
 		f.Close()
 	}
 	r := &rspawn{e: e}
+	if inProcess(ctx) {
+		r.pool = smtpout.NewPool()
+		defer r.pool.Close()
+	}
 	return e.serve(r.deliver)
 }
 
-type rspawn struct{ e *engine }
+type rspawn struct {
+	e    *engine
+	pool *smtpout.Pool // nil: exec bin/qmail-remote
+}
 
-// deliver runs one qmail-remote for every recipient of the command (one
+// inProcess says whether bin/qmail-remote is this very program.
+func inProcess(ctx *prog.Context) bool {
+	if v, _ := ctx.Getenv("GOQMAIL_FORCE_EXEC"); v == "1" {
+		return false
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return false
+	}
+	a, err := os.Stat(self)
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(filepath.Join(ctx.Home, "bin", "qmail-remote"))
+	return err == nil && os.SameFile(a, b)
+}
+
+// deliver runs qmail-remote once for every recipient of the command (one
 // SMTP transaction when qmail-send batched several recipients at one
 // domain) and folds its output into one report per recipient.
 func (r *rspawn) deliver(c spawnproto.Command, msg *os.File) []spawnproto.Report {
 	rcpts := c.Recipients()
-	home := r.e.ctx.Home
 	args := append([]string{addr.Domain(c.Recipient), c.Sender}, rcpts...)
+	if r.pool != nil {
+		return r.deliverHere(args, msg, len(rcpts))
+	}
+	home := r.e.ctx.Home
 	cmd := exec.Command(filepath.Join(home, "bin", "qmail-remote"), args...)
 	cmd.Args[0] = "qmail-remote"
 	cmd.Dir = home
@@ -69,6 +108,27 @@ func (r *rspawn) deliver(c spawnproto.Command, msg *os.File) []spawnproto.Report
 		return reps
 	}
 	return batchReports(out.Bytes(), len(rcpts))
+}
+
+// deliverHere is deliver without exec: smtpout, with the pool, writes
+// the bytes an exec'd qmail-remote would. A panic is what a crash of
+// qmail-remote would have been, and reported the same way.
+func (r *rspawn) deliverHere(args []string, msg *os.File, n int) (reps []spawnproto.Report) {
+	defer func() {
+		if recover() != nil {
+			reps = make([]spawnproto.Report, n)
+			for i := range reps {
+				reps[i] = z("qmail-remote crashed.\n")
+			}
+		}
+	}()
+	var out bytes.Buffer
+	ctx := &prog.Context{
+		Args: append([]string{"qmail-remote"}, args...), Home: r.e.ctx.Home, Env: r.e.ctx.Env,
+		Stdin: msg, Stdout: &out, Stderr: &out,
+	}
+	(&smtpout.Sender{Pool: r.pool}).Run(ctx)
+	return batchReports(out.Bytes(), n)
 }
 
 func ptr(r spawnproto.Report) *spawnproto.Report { return &r }

@@ -1,4 +1,4 @@
-package remote
+package smtpout
 
 import (
 	"context"
@@ -119,7 +119,7 @@ func TestMXTargets(t *testing.T) {
 // preferences varies between runs, and both hosts come first sometimes.
 func TestEqualPreferencesShuffled(t *testing.T) {
 	dns := &fakeDNS{MX: map[string][]MX{"eq.test": {{10, "a"}, {10, "b"}}}, A: map[string][]string{"a": {"192.0.2.1"}, "b": {"192.0.2.2"}}}
-	r := &Remote{}
+	r := &Sender{}
 	r.defaults()
 	first := map[string]int{}
 	for i := 0; i < 200; i++ {
@@ -196,7 +196,7 @@ func TestMXDelivery(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.host, func(t *testing.T) {
 			home := testHome(t, map[string]string{})
-			r := &Remote{Resolver: dns, Port: p.port(), IPMe: tc.me}
+			r := &Sender{Resolver: dns, Port: p.port(), IPMe: tc.me}
 			if got := run(t, home, r, "x\n", tc.host, "a@b", "c@"+tc.host); got != tc.want {
 				t.Errorf("got %q\nwant %q", got, tc.want)
 			}
@@ -214,10 +214,10 @@ func TestRelayNames(t *testing.T) {
 	me := func() (map[netip.Addr]bool, error) {
 		return map[netip.Addr]bool{netip.MustParseAddr("127.0.0.1"): true}, nil
 	}
-	if got := run(t, home, &Remote{Resolver: dns, IPMe: me}, "x\n", "anywhere.test", "a@b", "c@anywhere.test"); got != "r|K127.0.0.1 accepted message.\nRemote host said: 250 ok queued\n|" {
+	if got := run(t, home, &Sender{Resolver: dns, IPMe: me}, "x\n", "anywhere.test", "a@b", "c@anywhere.test"); got != "r|K127.0.0.1 accepted message.\nRemote host said: 250 ok queued\n|" {
 		t.Errorf("smarthost: %q", got)
 	}
-	if got := run(t, home, &Remote{Resolver: dns}, "x\n", "bad.test", "a@b", "c@bad.test"); got != "DSorry, I couldn't find any host named gone.test. (#5.1.2)\n|" {
+	if got := run(t, home, &Sender{Resolver: dns}, "x\n", "bad.test", "a@b", "c@bad.test"); got != "DSorry, I couldn't find any host named gone.test. (#5.1.2)\n|" {
 		t.Errorf("gone relay: %q", got)
 	}
 }

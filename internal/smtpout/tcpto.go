@@ -1,4 +1,4 @@
-package remote
+package smtpout
 
 import (
 	"encoding/binary"
@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"goqmail/internal/errtext"
-	"goqmail/internal/prog"
 )
 
 // tcpto is queue/lock/tcpto (spec §10): 64 records of 16 bytes, bytes
@@ -149,39 +148,46 @@ func updateTcpto(buf []byte, a [4]byte, timedOut bool, now uint32) bool {
 	return true
 }
 
-// TcptoMain is qmail-tcpto: it prints the remote hosts that timed out
-// recently.
-func TcptoMain(ctx *prog.Context) int {
-	t := &tcptoFile{Path: tcptoPath(ctx.Home), Now: time.Now}
+// TcptoEntry is one remote host's record in queue/lock/tcpto.
+type TcptoEntry struct {
+	IP    netip.Addr
+	When  time.Time // the last timeout
+	Count int       // recent timeouts
+}
+
+// TcptoEntries reads the records of home's tcpto that hold a timeout,
+// for qmail-tcpto.
+func TcptoEntries(home string) ([]TcptoEntry, error) {
+	t := &tcptoFile{Path: tcptoPath(home), Now: time.Now}
 	buf, err := t.read()
 	if err != nil {
-		return ctx.Fatal(111, "unable to read tcpto: %s", errtext.Text(err))
+		return nil, fmt.Errorf("unable to read tcpto: %s", errtext.Text(err))
 	}
-	now := time.Now().Unix()
+	var out []TcptoEntry
 	for i := 0; i+16 <= len(buf); i += 16 {
 		r := buf[i : i+16]
 		if r[4] == 0 {
 			continue
 		}
 		when := int64(binary.LittleEndian.Uint32(r[8:12]))
-		ip := netip.AddrFrom4([4]byte(r[0:4]))
-		fmt.Fprintf(ctx.Stdout, "%s timed out %d seconds ago; # recent timeouts: %d\n", ip, now-when, r[4])
+		out = append(out, TcptoEntry{IP: netip.AddrFrom4([4]byte(r[0:4])), When: time.Unix(when, 0), Count: int(r[4])})
 	}
-	return 0
+	return out, nil
 }
 
-// TcpokMain is qmail-tcpok: it forgets every remote host's timeouts.
-func TcpokMain(ctx *prog.Context) int {
-	f, err := os.OpenFile(tcptoPath(ctx.Home), os.O_WRONLY, 0)
+// ClearTcpto forgets every remote host's timeouts (qmail-tcpok), under
+// the file's lock.
+func ClearTcpto(home string) error {
+	f, err := os.OpenFile(tcptoPath(home), os.O_WRONLY, 0)
 	if err != nil {
-		return ctx.Fatal(111, "unable to open tcpto: %s", errtext.Text(err))
+		return fmt.Errorf("unable to open tcpto: %s", errtext.Text(err))
 	}
 	defer f.Close()
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		return ctx.Fatal(111, "unable to lock tcpto: %s", errtext.Text(err))
+		return fmt.Errorf("unable to lock tcpto: %s", errtext.Text(err))
 	}
 	if _, err := f.WriteAt(make([]byte, tcptoSize), 0); err != nil {
-		return ctx.Fatal(111, "unable to clear tcpto: %s", errtext.Text(err))
+		return fmt.Errorf("unable to clear tcpto: %s", errtext.Text(err))
 	}
-	return 0
+	return nil
 }

@@ -1,4 +1,4 @@
-package remote
+package smtpout
 
 import (
 	"bytes"
@@ -82,7 +82,7 @@ func noIPMe() (map[netip.Addr]bool, error) { return map[netip.Addr]bool{}, nil }
 
 // run runs qmail-remote in-process and returns its output with NULs
 // shown as "|".
-func run(t *testing.T, home string, r *Remote, msg string, args ...string) string {
+func run(t *testing.T, home string, r *Sender, msg string, args ...string) string {
 	t.Helper()
 	var out, errb bytes.Buffer
 	ctx := &prog.Context{Args: append([]string{"qmail-remote"}, args...), Home: home,

@@ -1,4 +1,4 @@
-package remote
+package smtpout
 
 import (
 	"crypto/ecdsa"
@@ -80,7 +80,7 @@ func TestTLS(t *testing.T) {
 				files["tlsclientca"] = caPEM
 			}
 			home := testHome(t, files)
-			got := run(t, home, &Remote{Resolver: dns}, "hello\n", "example.test", "a@b", "c@example.test")
+			got := run(t, home, &Sender{Resolver: dns}, "hello\n", "example.test", "a@b", "c@example.test")
 			if !strings.HasPrefix(got, tc.want) {
 				t.Errorf("got %q\nwant %q", got, tc.want)
 			}
@@ -131,7 +131,7 @@ func TestAuth(t *testing.T) {
 			auth := filepath.Join(home, "control", "remoteauth")
 			os.WriteFile(auth, []byte("127.0.0.1:joe:s3cret:x\n"), tc.mode)
 			os.Chmod(auth, tc.mode)
-			got := run(t, home, &Remote{}, "hello\n", "example.test", "a@b", "c@example.test")
+			got := run(t, home, &Sender{}, "hello\n", "example.test", "a@b", "c@example.test")
 			if !strings.HasPrefix(got, tc.want) {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}

@@ -1,4 +1,4 @@
-package remote
+package smtpout
 
 import (
 	"bytes"
@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"goqmail/internal/prog"
 )
 
 func tcptoHome(t *testing.T) (string, *tcptoFile, *time.Time) {
@@ -97,45 +95,6 @@ func TestTcptoFull(t *testing.T) {
 	}
 }
 
-func TestTcptoTools(t *testing.T) {
-	home, to, _ := tcptoHome(t)
-	to.Now = time.Now
-	to.Record(netip.MustParseAddr("192.0.2.5"), true)
-	var out, errb bytes.Buffer
-	ctx := &prog.Context{Args: []string{"qmail-tcpto"}, Home: home, Stdout: &out, Stderr: &errb}
-	if code := TcptoMain(ctx); code != 0 {
-		t.Fatalf("qmail-tcpto: %d %s", code, errb.String())
-	}
-	if s := out.String(); !strings.HasPrefix(s, "192.0.2.5 timed out ") || !strings.HasSuffix(s, " seconds ago; # recent timeouts: 1\n") {
-		t.Errorf("qmail-tcpto: %q", s)
-	}
-	ctx.Args[0] = "qmail-tcpok"
-	if code := TcpokMain(ctx); code != 0 {
-		t.Fatalf("qmail-tcpok: %d %s", code, errb.String())
-	}
-	if b, _ := os.ReadFile(to.Path); !bytes.Equal(b, make([]byte, tcptoSize)) {
-		t.Error("qmail-tcpok left records")
-	}
-	out.Reset()
-	ctx.Args[0] = "qmail-tcpto"
-	TcptoMain(ctx)
-	if out.Len() != 0 {
-		t.Errorf("qmail-tcpto after tcpok: %q", out.String())
-	}
-	// missing file
-	os.Remove(to.Path)
-	errb.Reset()
-	ctx.Args[0] = "qmail-tcpok"
-	if code := TcpokMain(ctx); code != 111 || errb.String() != "qmail-tcpok: fatal: unable to open tcpto: file does not exist\n" {
-		t.Errorf("tcpok without file: %d %q", code, errb.String())
-	}
-	errb.Reset()
-	ctx.Args[0] = "qmail-tcpto"
-	if code := TcptoMain(ctx); code != 111 || !strings.Contains(errb.String(), "fatal: unable to read tcpto: file does not exist") {
-		t.Errorf("tcpto without file: %d %q", code, errb.String())
-	}
-}
-
 // TestRemoteSkipsDeadHost: qmail-remote does not try an address that
 // timed out twice recently, and records a refused one.
 func TestRemoteSkipsDeadHost(t *testing.T) {
@@ -148,7 +107,7 @@ func TestRemoteSkipsDeadHost(t *testing.T) {
 	b[4] = 2
 	os.WriteFile(to.Path, b, 0o644)
 	os.WriteFile(filepath.Join(home, "control", "smtproutes"), []byte("example.test:127.0.0.1:"+itoa(p.port())+"\n"), 0o644)
-	got := run(t, home, &Remote{}, "x\n", "example.test", "a@b", "c@example.test")
+	got := run(t, home, &Sender{}, "x\n", "example.test", "a@b", "c@example.test")
 	p.mu.Lock()
 	conns := p.Conns
 	p.mu.Unlock()
@@ -156,7 +115,7 @@ func TestRemoteSkipsDeadHost(t *testing.T) {
 		t.Errorf("dead host tried: %q, %d connections", got, conns)
 	}
 	os.WriteFile(to.Path, make([]byte, tcptoSize), 0o644)
-	if got := run(t, home, &Remote{}, "x\n", "example.test", "a@b", "c@example.test"); !strings.HasPrefix(got, "r|K") {
+	if got := run(t, home, &Sender{}, "x\n", "example.test", "a@b", "c@example.test"); !strings.HasPrefix(got, "r|K") {
 		t.Errorf("after tcpok: %q", got)
 	}
 }

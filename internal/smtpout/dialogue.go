@@ -1,4 +1,4 @@
-package remote
+package smtpout
 
 import (
 	"crypto/tls"
@@ -13,7 +13,7 @@ import (
 // delivery is one run of qmail-remote: one message, its recipients and
 // the addresses to try.
 type delivery struct {
-	r        *Remote
+	r        *Sender
 	cfg      *config
 	ctx      *prog.Context
 	out      *reports
@@ -24,7 +24,15 @@ type delivery struct {
 	policy   tlsPolicy
 	creds    string
 	hasCreds bool
+
+	key  string  // the destination's name in r.Pool
+	conn *pooled // the kept connection in use, nil for a new one
+	kept bool    // the connection went back to r.Pool: do not close it
 }
+
+// errStale: a kept connection turned out dead, or closing, before the
+// new transaction sent anything; the delivery goes on without it.
+var errStale = errors.New("kept connection is stale")
 
 // errPlainRetry: an opportunistic TLS handshake failed; try the same
 // address again without STARTTLS.
@@ -42,24 +50,89 @@ func (d *delivery) attempt(t target, port int, to *tcptoFile) bool {
 		return false
 	}
 	to.Record(t.Addr, false)
+	d.conn, d.kept = nil, false
 	err = d.talk(newSession(conn, t.Addr, d.cfg.timeoutRemote), t, true)
-	conn.Close()
+	if !d.kept {
+		conn.Close()
+	}
 	if err == errPlainRetry {
 		conn, err = d.r.Dial("tcp", hostPort(t.Addr, port), d.cfg.timeoutConnect)
 		if err != nil {
 			return false
 		}
 		d.talk(newSession(conn, t.Addr, d.cfg.timeoutRemote), t, false)
-		conn.Close()
+		if !d.kept {
+			conn.Close()
+		}
 	}
 	return true
+}
+
+// reuse delivers over a kept connection to the destination, if r.Pool
+// has one that still works; it reports whether the delivery is over.
+// Bounded: at most three kept connections are tried.
+func (d *delivery) reuse() bool {
+	if d.r.Pool == nil {
+		return false
+	}
+	for range 3 {
+		c := d.r.Pool.get(d.key)
+		if c == nil {
+			return false
+		}
+		s := c.s
+		s.timeout, s.raw.timeout = d.cfg.timeoutRemote, d.cfg.timeoutRemote
+		d.conn, d.kept = c, false
+		err := d.transaction(s)
+		if !d.kept {
+			s.conn.Close()
+		}
+		if err != errStale {
+			return true
+		}
+	}
+	d.conn = nil
+	return false
 }
 
 // quit sends QUIT without waiting for its reply and writes the message
 // record letter + prefix + IP + suffix + ".\n" + the peer's last reply.
 func (d *delivery) quit(s *session, letter byte, prefix, suffix string) error {
-	s.send("QUIT")
+	return d.end(s, endQuit, letter, prefix, suffix)
+}
+
+// ending says what may become of a connection after its transaction.
+type ending int
+
+const (
+	endQuit  ending = iota // say goodbye
+	endRset                // may be kept once RSET has ended the transaction
+	endClean               // may be kept as it is: the transaction is complete
+)
+
+// end writes the message record as quit does, then keeps the connection
+// in r.Pool where how allows it, or sends QUIT. After a refusal the RSET
+// goes at once, not when the connection is used again, so that the peer
+// never holds a half-made transaction (smtp-sink -d even keeps a file for
+// it) while the connection is idle.
+func (d *delivery) end(s *session, how ending, letter byte, prefix, suffix string) error {
 	d.out.final(letter, prefix+ipText(s.ip)+suffix+".\n"+remoteText(s.text))
+	if how == endQuit || d.r.Pool == nil || s.closing {
+		s.send("QUIT")
+		return nil
+	}
+	if how == endRset {
+		if code, err := s.cmd("RSET"); err != nil || code != 250 {
+			s.send("QUIT")
+			return nil
+		}
+	}
+	c := d.conn
+	if c == nil {
+		c = &pooled{s: s, born: d.r.Now()}
+	}
+	d.kept = true
+	d.r.Pool.put(d.key, c, d.r.Now())
 	return nil
 }
 
@@ -174,6 +247,9 @@ func (d *delivery) talk(s *session, t target, tryTLS bool) error {
 // transaction is MAIL, RCPT, DATA, the message and the final reply.
 func (d *delivery) transaction(s *session) error {
 	code, err := s.cmd("MAIL FROM:<" + d.sender + ">")
+	if d.conn != nil && (err != nil || code == 421) {
+		return errStale
+	}
 	if err != nil {
 		return d.died(s, false)
 	}
@@ -207,17 +283,17 @@ func (d *delivery) transaction(s *session) error {
 		s.text = s.text[:0]
 	}
 	if !accepted {
-		return d.quit(s, 'D', "Giving up on ", "")
+		return d.end(s, endRset, 'D', "Giving up on ", "")
 	}
 	code, err = s.cmd("DATA")
 	if err != nil {
 		return d.died(s, false)
 	}
 	if code >= 500 {
-		return d.quit(s, 'D', "", " failed on DATA command")
+		return d.end(s, endRset, 'D', "", " failed on DATA command")
 	}
 	if code >= 400 {
-		return d.quit(s, 'Z', "", " failed on DATA command")
+		return d.end(s, endRset, 'Z', "", " failed on DATA command")
 	}
 	if err := blast(s.w, d.ctx.Stdin); err != nil {
 		if err == errReadMessage {
@@ -235,11 +311,11 @@ func (d *delivery) transaction(s *session) error {
 	}
 	switch {
 	case code >= 500:
-		return d.quit(s, 'D', "", " failed after I sent the message")
+		return d.end(s, endClean, 'D', "", " failed after I sent the message")
 	case code >= 400:
-		return d.quit(s, 'Z', "", " failed after I sent the message")
+		return d.end(s, endClean, 'Z', "", " failed after I sent the message")
 	}
-	return d.quit(s, 'K', "", " accepted message")
+	return d.end(s, endClean, 'K', "", " accepted message")
 }
 
 // oneLine makes an error text safe for a report line.

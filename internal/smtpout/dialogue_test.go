@@ -1,4 +1,4 @@
-package remote
+package smtpout
 
 import (
 	"strings"
@@ -57,7 +57,7 @@ func TestDialogueMatrix(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := startPeer(t, &fakePeer{Replies: tc.replies})
 			home := routeTo(t, p, nil)
-			got := run(t, home, &Remote{}, "Subject: x\n\nhello\n", "example.test", "a@sender.example", "b@example.test")
+			got := run(t, home, &Sender{}, "Subject: x\n\nhello\n", "example.test", "a@sender.example", "b@example.test")
 			if got != tc.want {
 				t.Errorf("got  %q\nwant %q", got, tc.want)
 			}
@@ -82,7 +82,7 @@ func TestDropMidData(t *testing.T) {
 	p := startPeer(t, &fakePeer{DropInData: true})
 	home := routeTo(t, p, map[string]string{"timeoutremote": "5\n"})
 	body := strings.Repeat(strings.Repeat("x", 999)+"\n", 8000)
-	got := run(t, home, &Remote{}, body, "example.test", "a@sender.example", "b@example.test")
+	got := run(t, home, &Sender{}, body, "example.test", "a@sender.example", "b@example.test")
 	want := "r|ZConnected to " + ip + " but connection died. (#4.4.2)\n|"
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
@@ -94,7 +94,7 @@ func TestDropMidData(t *testing.T) {
 func TestRecipients(t *testing.T) {
 	p := startPeer(t, &fakePeer{Replies: m("RCPT", "250 ok", "RCPT", "550 unknown", "RCPT", "451 later")})
 	home := routeTo(t, p, nil)
-	got := run(t, home, &Remote{}, "hi\n", "example.test", "", "a@example.test", "b@example.test", "c@example.test")
+	got := run(t, home, &Sender{}, "hi\n", "example.test", "", "a@example.test", "b@example.test", "c@example.test")
 	want := "r|h" + ip + " does not like recipient.\nRemote host said: 550 unknown\n|s" + ip +
 		" does not like recipient.\nRemote host said: 451 later\n|K" + ip + " accepted message.\nRemote host said: 250 ok queued\n|"
 	if got != want {
@@ -113,7 +113,7 @@ func TestRecipients(t *testing.T) {
 func TestCommandsAndBody(t *testing.T) {
 	p := startPeer(t, &fakePeer{Replies: m("EHLO", "500 no ehlo")})
 	home := routeTo(t, p, map[string]string{"helohost": "helo.example\n"})
-	got := run(t, home, &Remote{}, "a\n.b\n..c\r\nd\re\n\x00.f\nlast", "example.test", "x y@sender.example", "b@example.test")
+	got := run(t, home, &Sender{}, "a\n.b\n..c\r\nd\re\n\x00.f\nlast", "example.test", "x y@sender.example", "b@example.test")
 	if !strings.HasPrefix(got, "r|K") {
 		t.Fatalf("got %q", got)
 	}
@@ -133,7 +133,7 @@ func TestCommandsAndBody(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	p := startPeer(t, &fakePeer{Replies: m("GREET", "220-wait")})
 	home := routeTo(t, p, map[string]string{"timeoutremote": "1\n"})
-	got := run(t, home, &Remote{}, "x\n", "example.test", "a@b", "b@example.test")
+	got := run(t, home, &Sender{}, "x\n", "example.test", "a@b", "b@example.test")
 	if got != "ZConnected to "+ip+" but connection died. (#4.4.2)\n|" {
 		t.Errorf("got %q", got)
 	}
@@ -165,7 +165,7 @@ func TestLocalFailures(t *testing.T) {
 				files[k] = v
 			}
 			home := testHome(t, files)
-			if got := run(t, home, &Remote{}, "x\n", tc.args...); got != tc.want {
+			if got := run(t, home, &Sender{}, "x\n", tc.args...); got != tc.want {
 				t.Errorf("got %q\nwant %q", got, tc.want)
 			}
 		})

@@ -1,9 +1,13 @@
-// Package remote is qmail-remote, with qmail-tcpto and qmail-tcpok (spec
-// §9, §10): it sends one message over SMTP to one host's mail exchanger
-// and reports, on standard output, one NUL-terminated record per
-// recipient (r accepted, h refused for good, s refused for now) and one
-// for the message (K, Z, D), which qmail-rspawn folds into qmail-send's
-// log line. It always exits 0.
+// Package smtpout is qmail-remote's SMTP client (spec §9, §10): it sends
+// one message over SMTP to one domain's mail exchanger (or its
+// smtproutes relay) and writes qmail-remote's report, one NUL-terminated
+// record per recipient (r accepted, h refused for good, s refused for
+// now) and one for the message (K, Z, D). It is vocabulary, not a
+// program: the qmail-remote program (package remote) runs it once per
+// process, and qmail-rspawn runs it in-process with a Pool, which keeps
+// the connection of a finished transaction for the next message to the
+// same destination (see pool.go). The report bytes are the same either
+// way.
 //
 // Where goqmail departs from qmail 1.03, and why:
 //
@@ -41,4 +45,4 @@
 // (miekg/dns) reads /etc/resolv.conf, so that tests and network
 // namespaces (ip netns exec, /etc/netns/NAME/resolv.conf) choose the
 // server.
-package remote
+package smtpout

@@ -1,4 +1,4 @@
-package remote
+package smtpout
 
 import (
 	"bufio"
@@ -35,6 +35,7 @@ type session struct {
 	timeout time.Duration
 	ip      netip.Addr
 	text    []byte // the last reply, CRs dropped, at most maxReplyText bytes
+	closing bool   // the peer answered 421: it is closing the connection
 }
 
 func newSession(c net.Conn, ip netip.Addr, timeout time.Duration) *session {
@@ -105,6 +106,9 @@ func (s *session) reply() (int, error) {
 			}
 		}
 		if len(head) < 4 || head[3] != '-' {
+			if code == 421 {
+				s.closing = true
+			}
 			return code, nil
 		}
 	}
