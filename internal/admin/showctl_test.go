@@ -82,6 +82,8 @@ maxrcpt: (Default.) qmail-smtpd accepts at most 0 recipients per message (0 mean
 
 me: My name is mail.example.com.
 
+moreipme: (Default.) qmail-remote knows my addresses from my network interfaces only.
+
 morercpthosts: 
 qmail-smtpd also accepts mail for More.example once qmail-newmrh has run.
 qmail-smtpd also accepts mail for more2.example once qmail-newmrh has run.

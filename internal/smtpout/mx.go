@@ -61,12 +61,14 @@ func mxTargets(ctx context.Context, r Resolver, host string, shuffle func([]MX))
 		if err != nil {
 			return nil, err
 		}
-		if len(addrs) == 0 {
-			return nil, errNoAddr
+		var out []target
+		for _, a := range addrs {
+			if !unusable(a) {
+				out = append(out, target{Addr: a, Name: host})
+			}
 		}
-		out := make([]target, len(addrs))
-		for i, a := range addrs {
-			out[i] = target{Addr: a, Name: host}
+		if len(out) == 0 {
+			return nil, errNoAddr
 		}
 		return out, nil
 	}
@@ -88,7 +90,9 @@ func mxTargets(ctx context.Context, r Resolver, host string, shuffle func([]MX))
 	soft := false
 	for _, mx := range mxs {
 		if a, ok := literal(mx.Host); ok && a.Is4() {
-			out = append(out, target{Addr: a, Pref: int(mx.Pref), Name: mx.Host})
+			if !unusable(a) {
+				out = append(out, target{Addr: a, Pref: int(mx.Pref), Name: mx.Host})
+			}
 			continue
 		}
 		if mx.Host == "" {
@@ -102,7 +106,9 @@ func mxTargets(ctx context.Context, r Resolver, host string, shuffle func([]MX))
 			continue
 		}
 		for _, a := range addrs {
-			out = append(out, target{Addr: a, Pref: int(mx.Pref), Name: mx.Host})
+			if !unusable(a) {
+				out = append(out, target{Addr: a, Pref: int(mx.Pref), Name: mx.Host})
+			}
 		}
 	}
 	if len(out) == 0 {

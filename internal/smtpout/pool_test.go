@@ -216,3 +216,24 @@ func TestPoolConcurrent(t *testing.T) {
 		t.Errorf("%d connections for 8 concurrent senders", p.Conns)
 	}
 }
+
+// TestPool421MidBatch: a 421 to one RCPT of a batch, then a dropped
+// connection, defers every recipient (none is reported delivered), and
+// the next message gets a new connection (hardening.md §3.8).
+func TestPool421MidBatch(t *testing.T) {
+	p := startPeer(t, &fakePeer{Replies: m("RCPT", "250 ok", "RCPT", "421 bye", "DATA", "DROP")})
+	home := routeTo(t, p, nil)
+	pool := NewPool()
+	want := "r|s" + ip + " does not like recipient.\nRemote host said: 421 bye\n|ZConnected to " + ip + " but connection died. (#4.4.2)\n|"
+	for i := 0; i < 2; i++ {
+		got := run(t, home, &Sender{Pool: pool}, "Subject: x\n\nhello\n", "example.test", "a@sender.example", "b@example.test", "c@example.test")
+		if got != want {
+			t.Errorf("delivery %d: got %q\nwant %q", i+1, got, want)
+		}
+	}
+	pool.Close()
+	p.wait()
+	if p.Conns != 2 || len(p.data()) != 0 {
+		t.Errorf("%d connections, %d messages; want 2 and 0", p.Conns, len(p.data()))
+	}
+}

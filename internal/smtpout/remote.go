@@ -55,6 +55,7 @@ type config struct {
 	tls            tlsPolicies
 	auth           control.Map
 	roots          *certPool
+	moreIPMe       []netip.Addr
 }
 
 func readConfig(home string) (*config, string) {
@@ -84,6 +85,9 @@ func readConfig(home string) (*config, string) {
 		return nil, msg
 	}
 	if c.auth, msg = readAuth(d); msg != "" {
+		return nil, msg
+	}
+	if c.moreIPMe, msg = readMoreIPMe(d); msg != "" {
 		return nil, msg
 	}
 	return c, ""
@@ -215,6 +219,9 @@ func (r *Sender) run(ctx *prog.Context, out *reports) {
 	if err != nil {
 		out.final('Z', textResource[1:])
 		return
+	}
+	for _, a := range cfg.moreIPMe {
+		me[a] = true
 	}
 	ts = eligible(ts, me, relay)
 	if len(ts) == 0 {

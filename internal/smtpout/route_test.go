@@ -71,18 +71,21 @@ func reverse(m []MX) { slices.Reverse(m) }
 func TestMXTargets(t *testing.T) {
 	dns := &fakeDNS{
 		MX: map[string][]MX{
-			"multi.test":    {{20, "b.mx.test"}, {10, "a.mx.test"}, {20, "c.mx.test"}, {30, "192.0.2.30"}},
-			"partsoft.test": {{10, "soft.mx.test"}, {20, "a.mx.test"}},
-			"allsoft.test":  {{10, "soft.mx.test"}, {20, "gone.mx.test"}},
-			"allgone.test":  {{10, "gone.mx.test"}},
-			"null.test":     {{0, ""}},
-			"v6.test":       {{10, "v6.mx.test"}},
+			"multi.test":     {{20, "b.mx.test"}, {10, "a.mx.test"}, {20, "c.mx.test"}, {30, "192.0.2.30"}},
+			"partsoft.test":  {{10, "soft.mx.test"}, {20, "a.mx.test"}},
+			"allsoft.test":   {{10, "soft.mx.test"}, {20, "gone.mx.test"}},
+			"allgone.test":   {{10, "gone.mx.test"}},
+			"null.test":      {{0, ""}},
+			"v6.test":        {{10, "v6.mx.test"}},
+			"linklocal.test": {{10, "ll.mx.test"}, {20, "b.mx.test"}},
+			"onlyll.test":    {{10, "ll.mx.test"}, {20, "[169.254.1.1]"}},
 		},
 		A: map[string][]string{
 			"a.mx.test": {"192.0.2.1", "192.0.2.2"}, "b.mx.test": {"192.0.2.3"}, "c.mx.test": {"192.0.2.4"},
 			"noMX.test": {"192.0.2.9"}, "v6.mx.test": {"192.0.2.6"},
+			"ll.mx.test": {"169.254.0.7", "224.0.0.1", "255.255.255.255"}, "llnoMX.test": {"169.254.0.8"},
 		},
-		AAAA: map[string][]string{"v6.mx.test": {"2001:db8::6"}, "noMX.test": {"2001:db8::9"}},
+		AAAA: map[string][]string{"v6.mx.test": {"2001:db8::6"}, "noMX.test": {"2001:db8::9"}, "ll.mx.test": {"fe80::7", "ff02::1"}},
 		Hard: map[string]bool{"gone.mx.test": true, "nx.test": true},
 		Soft: map[string]bool{"soft.mx.test": true, "servfail.test": true},
 	}
@@ -102,6 +105,10 @@ func TestMXTargets(t *testing.T) {
 		{"nx.test", nil, ErrNoSuchHost},
 		{"null.test", nil, errNullMX},
 		{"empty.test", nil, errNoAddr},
+		// link-local, multicast and broadcast addresses are skipped
+		{"linklocal.test", []string{"20 192.0.2.3"}, nil},
+		{"onlyll.test", nil, errNoAddr},
+		{"llnoMX.test", nil, errNoAddr},
 	}
 	for _, tc := range tests {
 		ts, err := mxTargets(context.Background(), dns, tc.host, reverse)
@@ -180,22 +187,30 @@ func TestMXDelivery(t *testing.T) {
 	}
 	accepted := "r|K127.0.0.1 accepted message.\nRemote host said: 250 ok queued\n|"
 	tests := []struct {
-		host string
-		me   func() (map[netip.Addr]bool, error)
-		want string
+		host     string
+		me       func() (map[netip.Addr]bool, error)
+		want     string
+		moreipme string
 	}{
-		{"failover.test", nil, accepted},
-		{"arecord.test", nil, accepted},
-		{"me.test", me, textAmbigMX[:len(textAmbigMX)-1] + "\n|"},
-		{"mebehind.test", me, textNoConn[:len(textNoConn)-1] + "\n|"},
-		{"nx.test", nil, "DSorry, I couldn't find any host named nx.test. (#5.1.2)\n|"},
-		{"servfail.test", nil, "ZSorry, I couldn't find any host by that name. (#4.1.2)\n|"},
-		{"nothing.test", nil, "DSorry, I couldn't find a mail exchanger or IP address. (#5.4.4)\n|"},
-		{"null.test", nil, textNullMX[:len(textNullMX)-1] + "\n|"},
+		// control/moreipme: 127.0.0.1 is mine though no interface says so
+		{"me.test", nil, textAmbigMX[:len(textAmbigMX)-1] + "\n|", "192.0.2.99\n127.0.0.1\n"},
+		{"me.test", nil, "Zcontrol/moreipme: 127.0.0.300 is not an IP address. (#4.3.0)\n|", "127.0.0.300\n"},
+		{"failover.test", nil, accepted, ""},
+		{"arecord.test", nil, accepted, ""},
+		{"me.test", me, textAmbigMX[:len(textAmbigMX)-1] + "\n|", ""},
+		{"mebehind.test", me, textNoConn[:len(textNoConn)-1] + "\n|", ""},
+		{"nx.test", nil, "DSorry, I couldn't find any host named nx.test. (#5.1.2)\n|", ""},
+		{"servfail.test", nil, "ZSorry, I couldn't find any host by that name. (#4.1.2)\n|", ""},
+		{"nothing.test", nil, "DSorry, I couldn't find a mail exchanger or IP address. (#5.4.4)\n|", ""},
+		{"null.test", nil, textNullMX[:len(textNullMX)-1] + "\n|", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.host, func(t *testing.T) {
-			home := testHome(t, map[string]string{})
+			files := map[string]string{}
+			if tc.moreipme != "" {
+				files["moreipme"] = tc.moreipme
+			}
+			home := testHome(t, files)
 			r := &Sender{Resolver: dns, Port: p.port(), IPMe: tc.me}
 			if got := run(t, home, r, "x\n", tc.host, "a@b", "c@"+tc.host); got != tc.want {
 				t.Errorf("got %q\nwant %q", got, tc.want)
