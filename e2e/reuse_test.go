@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -70,5 +72,45 @@ func TestRemoteConnectionReuse(t *testing.T) {
 	}
 	if !strings.HasSuffix(a[2], "failure: 127.0.0.1_does_not_like_recipient./Remote_host_said:_550_no_such_user_here/Giving_up_on_127.0.0.1./") {
 		t.Errorf("refused recipient: %q", a[2])
+	}
+}
+
+// TestRemoteWrapperIsExeced: an administrator's script in place of
+// bin/qmail-remote (as DKIM-signing setups install) is run once per
+// delivery, as qmail-rspawn always did, and its report is used: goqmail
+// delivers in-process only when bin/qmail-remote is its own program.
+func TestRemoteWrapperIsExeced(t *testing.T) {
+	peer := newRelaySink(t, func(string) string { return "250 ok" })
+	home, uid, gid := relayInstall(t, map[string]string{"smtproutes": "remote.test:127.0.0.1:" + peer.port() + "\n"})
+	bin := filepath.Join(home, "bin")
+	trail := filepath.Join(home, "wrapped.log")
+	script := "#!/bin/sh\necho \"$@\" >>" + trail + "\nexec " + filepath.Join(bin, "qmail") + " qmail-remote \"$@\"\n"
+	os.Remove(filepath.Join(bin, "qmail-remote"))
+	if err := os.WriteFile(filepath.Join(bin, "qmail-remote"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(trail, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if uid >= 0 {
+		os.Chown(trail, uid, gid)
+	}
+	s := start(t, home, uid, gid)
+	allowRelay(t, home)
+	for i, rcpt := range []string{"one@remote.test", "two@remote.test"} {
+		n := s.submitSMTP("me@localhost", rcpt, fmt.Sprintf("Subject: %d\n\nbody\n", i))
+		d := s.remoteDelivery(n, rcpt)
+		if line := s.logUntil("delivery " + d + ": "); !strings.HasSuffix(line, "success: 127.0.0.1_accepted_message./Remote_host_said:_250_accepted_as_12345/") {
+			t.Errorf("log: %q", line)
+		}
+	}
+	b, _ := os.ReadFile(trail)
+	if got := string(b); got != "remote.test me@localhost one@remote.test\nremote.test me@localhost two@remote.test\n" {
+		t.Errorf("the wrapper ran with %q", got)
+	}
+	peer.mu.Lock()
+	defer peer.mu.Unlock()
+	if peer.conns != 2 || len(peer.msgs) != 2 {
+		t.Errorf("%d connections, %d messages; want 2 and 2", peer.conns, len(peer.msgs))
 	}
 }
