@@ -639,16 +639,18 @@ func TestQueueKilledMidWrite(t *testing.T) {
 }
 
 // findQueue finds the qmail-queue that the qmail-smtpd run by tcpserver
-// tcpPid started.
+// tcpPid started: tcpserver's child when qmail-smtpd runs in-process,
+// its grandchild when tcpserver exec'd qmail-smtpd.
 func findQueue(t *testing.T, tcpPid int) proc {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		for smtpd, name := range children(tcpPid) {
-			if name != "qmail-smtpd" {
-				continue
+		for kid, name := range children(tcpPid) {
+			queues := map[int]string{kid: name}
+			if name == "qmail-smtpd" {
+				queues = children(kid)
 			}
-			for pid, name := range children(smtpd) {
+			for pid, name := range queues {
 				if name == "qmail-queue" {
 					if p, ok := readProc(pid); ok {
 						return p

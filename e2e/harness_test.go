@@ -334,13 +334,19 @@ func userModeInstall(t *testing.T) (home string, uid, gid int) {
 // the test ends and returns it with its port.
 func startTCPServer(t *testing.T, home string, uid, gid int, opts []string, prog ...string) (*exec.Cmd, string) {
 	t.Helper()
+	return startTCPServerEnv(t, home, uid, gid, nil, opts, prog...)
+}
+
+// startTCPServerEnv is startTCPServer with more environment for tcpserver.
+func startTCPServerEnv(t *testing.T, home string, uid, gid int, env, opts []string, prog ...string) (*exec.Cmd, string) {
+	t.Helper()
 	args := append([]string{"-1", "-R", "-H", "-l", "localhost"}, opts...)
 	if uid >= 0 {
 		args = append(args, "-u", strconv.Itoa(uid), "-g", strconv.Itoa(gid))
 	}
 	args = append(append(args, "127.0.0.1", "0"), prog...)
 	tcp := exec.Command(filepath.Join(home, "bin", "tcpserver"), args...)
-	tcp.Env = []string{"PATH=" + filepath.Join(home, "bin") + ":/usr/bin:/bin"}
+	tcp.Env = append([]string{"PATH=" + filepath.Join(home, "bin") + ":/usr/bin:/bin"}, env...)
 	tcp.Stderr = os.Stderr
 	tcp.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := tcp.StdoutPipe()

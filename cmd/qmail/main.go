@@ -59,15 +59,30 @@ func run() int {
 	}
 	args[0] = name
 	ctx := &prog.Context{
-		Args:   args,
-		Env:    os.Environ(),
-		Home:   home,
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		Files:  openFiles(),
+		Args:      args,
+		Env:       os.Environ(),
+		Home:      home,
+		Stdin:     os.Stdin,
+		Stdout:    os.Stdout,
+		Stderr:    os.Stderr,
+		Files:     openFiles(),
+		InProcess: inProcess,
 	}
 	return main.run(ctx)
+}
+
+// inProcessable are the programs tcpserver may run as goroutines (see
+// prog.Context.InProcess): each serves one connection on its standard
+// streams, never exits the process, never touches signals, and keeps no
+// state outside its call.
+var inProcessable = map[string]bool{"qmail-smtpd": true, "qmail-qmtpd": true, "qmail-qmqpd": true}
+
+func inProcess(name string) (prog.Main, bool) {
+	if !inProcessable[name] {
+		return nil, false
+	}
+	e, ok := programs[name]
+	return e.run, ok
 }
 
 // openFiles returns descriptors 0-9 for the programs that use raw

@@ -37,6 +37,14 @@ type Context struct {
 	// seeks on fd 0. Files[i] is descriptor i, or nil if the caller gave
 	// none.
 	Files []*os.File
+
+	// InProcess gives the entry point of a program that a long-lived
+	// program may run as a goroutine instead of exec'ing it: tcpserver
+	// runs qmail-smtpd this way for each connection when qmail-smtpd is
+	// its program. It knows only programs that serve one connection on
+	// Stdin/Stdout and keep no process-wide state. The multi-call binary
+	// sets it; nil means none.
+	InProcess func(name string) (Main, bool)
 }
 
 // Name is the program's name (the base of Args[0]).

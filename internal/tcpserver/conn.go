@@ -64,6 +64,10 @@ func (s *server) handle(c *net.TCPConn) {
 	}
 	edits := append(ci.envEdits(), rule.Env...)
 	env := applyEnv(s.ctx.Env, edits)
+	if s.here != nil {
+		s.runHere(c, env, tid, rip, ci)
+		return
+	}
 
 	f, err := c.File()
 	if err != nil {

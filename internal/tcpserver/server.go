@@ -32,6 +32,7 @@ func Tcpserver(ctx *prog.Context) int {
 	signal.Notify(sig, syscall.SIGTERM)
 	defer signal.Stop(sig)
 	s := &server{ctx: ctx, o: o}
+	s.here = s.inProcessMain() // before -u drops the right to look at ourselves
 	if code := s.listen(); code != 0 {
 		return code
 	}
@@ -40,7 +41,13 @@ func Tcpserver(ctx *prog.Context) int {
 		<-sig
 		close(stop)
 	}()
-	return s.serve(stop)
+	code := s.serve(stop)
+	if s.here != nil {
+		// The sessions are goroutines of ours: let them finish, as
+		// ucspi-tcp's children go on after it exits.
+		s.wg.Wait()
+	}
+	return code
 }
 
 // server is one running tcpserver.
@@ -48,6 +55,9 @@ type server struct {
 	ctx *prog.Context
 	o   *options
 	ln  *net.TCPListener
+	// here is the program to run in-process for each connection (see
+	// inprocess.go); nil: exec o.argv.
+	here prog.Main
 
 	mu     sync.Mutex // guards active, perIP and orders the -v lines
 	active int

@@ -44,14 +44,21 @@ var baseEnv = []string{"PATH=/usr/bin:/bin", "A=1"}
 // args) and returns its port and stderr; it is stopped at cleanup.
 func startOurs(t *testing.T, env []string, args ...string) (int, *syncBuffer) {
 	t.Helper()
+	return startOursIn(t, nil, env, args...)
+}
+
+// startOursIn is startOurs with ctx.InProcess set to inProc.
+func startOursIn(t *testing.T, inProc func(string) (prog.Main, bool), env []string, args ...string) (int, *syncBuffer) {
+	t.Helper()
 	stderr := &syncBuffer{}
 	ctx := &prog.Context{Args: append([]string{"tcpserver"}, args...), Env: env,
-		Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: stderr}
+		Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: stderr, InProcess: inProc}
 	o, msg := parseOptions(ctx)
 	if o == nil {
 		t.Fatalf("options: %s", msg)
 	}
 	s := &server{ctx: ctx, o: o}
+	s.here = s.inProcessMain()
 	if code := s.listen(); code != 0 {
 		t.Fatalf("listen: %d %s", code, stderr)
 	}

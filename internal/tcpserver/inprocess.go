@@ -1,0 +1,81 @@
+package tcpserver
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+
+	"goqmail/internal/prog"
+)
+
+// inProcessMain decides, once at start, whether each connection's
+// program runs as a goroutine of this process instead of a process of
+// its own (DESIGN.md, "Processes per role"). It does when the program is
+// goqmail's own qmail-smtpd, qmail-qmtpd or qmail-qmqpd — argv[0], looked
+// up in PATH, is this very executable under one of those names — so
+// nothing wraps it: rblsmtpd, a shell, a filter or another MTA's binary
+// named first is exec'd per connection as ucspi-tcp does. So is ours
+// when the environment holds GOQMAIL_FORCE_EXEC=1 (for tests that run
+// both ways and compare).
+//
+// The program then sees what the exec'd one would: argv, the TCP* and
+// rule environment, the connection as standard input and output, and
+// this process's uid and gid, which -u and -g have already set, since
+// tcpserver drops them before it accepts. What differs is invisible to
+// the client: no fork and exec per connection, and the "pid" of the -v
+// lines is the handling thread's id, as for a denied connection.
+func (s *server) inProcessMain() prog.Main {
+	if s.ctx.InProcess == nil {
+		return nil
+	}
+	if v, _ := s.ctx.Getenv("GOQMAIL_FORCE_EXEC"); v == "1" {
+		return nil
+	}
+	main, ok := s.ctx.InProcess(filepath.Base(s.o.argv[0]))
+	if !ok {
+		return nil
+	}
+	path, err := lookPath(s.o.argv[0], s.ctx.Env)
+	if err != nil {
+		return nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	a, err := os.Stat(self)
+	if err != nil {
+		return nil
+	}
+	b, err := os.Stat(path)
+	if err != nil || !os.SameFile(a, b) {
+		return nil
+	}
+	return main
+}
+
+// runHere serves c with s.here and writes the -v lines an exec'd program
+// would get. A panic in the program ends its session only, as a crash
+// of its process would, and is reported like one.
+func (s *server) runHere(c *net.TCPConn, env []string, tid int, rip string, ci *connInfo) {
+	s.status("pid %d from %s", tid, rip)
+	s.status("ok %d %s", tid, s.okFields(ci))
+	code := func() (code int) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.warn("warning: %s crashed: %v", s.o.argv[0], r)
+				code = 111
+			}
+		}()
+		ctx := &prog.Context{
+			Args:   append([]string{filepath.Base(s.o.argv[0])}, s.o.argv[1:]...),
+			Env:    env,
+			Home:   s.ctx.Home,
+			Stdin:  c,
+			Stdout: c,
+			Stderr: s.ctx.Stderr,
+		}
+		return s.here(ctx)
+	}()
+	s.status("end %d status %d", tid, code<<8)
+}
