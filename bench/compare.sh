@@ -55,7 +55,12 @@ fi
 
 if [ "${ONLY:-goqmail}" = goqmail ]; then
   # An install made before qmail-remote existed lacks it: set it up again.
-  [ -x "$QHOME/bin/qmail-start" ] && [ -e "$QHOME/bin/qmail-remote" ] || "$HERE/run-goqmail.sh" setup
+  # Otherwise build and reinstall bin/, so the run measures this checkout.
+  if [ -x "$QHOME/bin/qmail-start" ] && [ -e "$QHOME/bin/qmail-remote" ]; then
+    "$HERE/run-goqmail.sh" update
+  else
+    "$HERE/run-goqmail.sh" setup
+  fi
   "$HERE/run-goqmail.sh" bench "$RUNS" "$@" || echo "compare.sh: the goqmail run failed (exit $?)" >&2
   "$HERE/run-goqmail.sh" stop >/dev/null 2>&1 || true
 fi

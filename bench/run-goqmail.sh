@@ -61,6 +61,16 @@ setup() {
   echo "goqmail configured in $QHOME: qmail-smtpd on 127.0.0.1:$PORT, remote.test -> $SINK"
 }
 
+# update builds the checkout again and reinstalls bin/ (install keeps the
+# control files, the queue and the users), so a bench measures the code as
+# it is now, not the build of the first setup.
+update() {
+  [ "$(id -u)" = 0 ] || die "update must run as root"
+  echo "building $BIN"
+  (cd "$REPO" && go build -o "$BIN" ./cmd/qmail)
+  "$BIN" install --home "$QHOME" >/dev/null
+}
+
 pidof_file() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null && cat "$1"; }
 send_pid() { pidof_file "$RUNDIR/send.pid"; }
 tcp_pid() { pidof_file "$RUNDIR/tcpserver.pid"; }
@@ -123,6 +133,7 @@ pids() { send_pid || true; tcp_pid || true; }
 
 case "${1:-}" in
   setup) setup ;;
+  update) update ;;
   start) start ;;
   stop) stop ;;
   status) status ;;
@@ -139,5 +150,5 @@ case "${1:-}" in
       -p "$HERE/run-goqmail.sh pids" ${BENCH_ARGS:-} "$@" || rc=$?
     stop
     exit $rc ;;
-  *) echo "usage: $0 setup|start|stop|status|bench [RUNS] [WORKLOAD...]" >&2; exit 2 ;;
+  *) echo "usage: $0 setup|update|start|stop|status|bench [RUNS] [WORKLOAD...]" >&2; exit 2 ;;
 esac

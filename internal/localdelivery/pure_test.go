@@ -1,4 +1,4 @@
-package local
+package localdelivery
 
 import (
 	"bytes"
@@ -137,7 +137,7 @@ func TestUsage(t *testing.T) {
 	for _, tc := range tests {
 		var out, errb bytes.Buffer
 		ctx := &prog.Context{Args: append([]string{"qmail-local"}, tc.args...), Stdout: &out, Stderr: &errb}
-		if code := Main(ctx); code != 100 {
+		if code := Run(ctx); code != 100 {
 			t.Errorf("%s: exit %d, want 100", tc.name, code)
 		}
 		if !strings.HasPrefix(errb.String(), "qmail-local: usage: qmail-local ") {

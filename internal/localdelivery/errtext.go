@@ -1,4 +1,4 @@
-package local
+package localdelivery
 
 import (
 	"errors"

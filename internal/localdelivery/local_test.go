@@ -1,4 +1,4 @@
-package local
+package localdelivery
 
 import (
 	"os"
@@ -449,7 +449,7 @@ func TestFileFailures(t *testing.T) {
 			Stderr: &out,
 			Files:  []*os.File{r},
 		}
-		if code := Main(ctx); code != 111 || out.String() != "Unable to rewind message. (#4.3.0)\n" {
+		if code := Run(ctx); code != 111 || out.String() != "Unable to rewind message. (#4.3.0)\n" {
 			t.Errorf("got %d %q", code, out.String())
 		}
 	})

@@ -1,4 +1,4 @@
-package local
+package localdelivery
 
 import (
 	"bytes"
@@ -75,7 +75,7 @@ func (f *fixture) run(args ...string) (int, string) {
 		Stderr: &out,
 		Files:  []*os.File{m, nil, nil},
 	}
-	code := Main(ctx)
+	code := Run(ctx)
 	return code, out.String()
 }
 
