@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
@@ -108,7 +109,7 @@ func waitMessage(t *testing.T, dir string, subs ...string) (string, string) {
 // rootModeLocal installs in root mode with the localhost configuration,
 // points alias at the install, makes two accounts with Maildirs, and
 // starts the daemons.
-func rootModeLocal(t *testing.T) (home string, s *server, u1, u2 testUser) {
+func rootModeLocal(t *testing.T, env ...string) (home string, s *server, u1, u2 testUser) {
 	t.Helper()
 	if os.Getuid() != 0 {
 		t.Skip("root-mode local delivery needs root (CI runs as root)")
@@ -142,17 +143,25 @@ func rootModeLocal(t *testing.T) (home string, s *server, u1, u2 testUser) {
 		os.Chown(d, aliasUID, nofiles)
 	}
 	qmaild, _ := lookupID(t, "qmaild")
-	s = start(t, home, qmaild, nofiles)
+	s = startEnv(t, home, qmaild, nofiles, env...)
 	return home, s, u1, u2
 }
 
 // TestRootModeLocalDelivery runs issue 4's seed scenarios against real
 // accounts: a user's Maildir, a nonexistent user, POSTmaster to ~alias,
 // a program run as the user, a forward, a double bounce and a forwarding
-// loop stopped by Delivered-To.
+// loop stopped by Delivered-To. It runs them twice: with qmail-lspawn
+// delivering in-process on threads that become the user, and with
+// GOQMAIL_FORCE_EXEC=1, exec'ing qmail-local as qmail does; a program
+// line shows which (its parent is qmail-lspawn or qmail-local).
 func TestRootModeLocalDelivery(t *testing.T) {
-	home, s, u1, u2 := rootModeLocal(t)
-	writeOwned(t, filepath.Join(u1.home, ".qmail-groups"), "|groups >> MYGROUPS; exit 0\n", u1.uid, u1.gid)
+	t.Run("in-process", func(t *testing.T) { testRootModeLocalDelivery(t, nil, "qmail-lspawn\n") })
+	t.Run("exec", func(t *testing.T) { testRootModeLocalDelivery(t, []string{"GOQMAIL_FORCE_EXEC=1"}, "qmail-local\n") })
+}
+
+func testRootModeLocalDelivery(t *testing.T, env []string, parent string) {
+	home, s, u1, u2 := rootModeLocal(t, env...)
+	writeOwned(t, filepath.Join(u1.home, ".qmail-groups"), "|groups >> MYGROUPS; cat /proc/$PPID/comm > PARENT; exit 0\n", u1.uid, u1.gid)
 	writeOwned(t, filepath.Join(u1.home, ".qmail-fwd"), "&foo@example.org\n", u1.uid, u1.gid)
 	writeOwned(t, filepath.Join(u1.home, ".qmail-loopa"), "&gqtest1-loopb@localhost\n", u1.uid, u1.gid)
 	writeOwned(t, filepath.Join(u1.home, ".qmail-loopb"), "&gqtest1-loopa@localhost\n", u1.uid, u1.gid)
@@ -238,6 +247,9 @@ func TestRootModeLocalDelivery(t *testing.T) {
 		if string(data) != u1.name+"\n" {
 			t.Errorf("MYGROUPS holds %q, want %q", data, u1.name+"\n")
 		}
+		if got, _ := os.ReadFile(filepath.Join(u1.home, "PARENT")); string(got) != parent {
+			t.Errorf("the program's parent is %q, want %q", got, parent)
+		}
 		fi, _ := os.Stat(p)
 		if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != u1.uid || fi.Mode().Perm() != 0o600 {
 			t.Errorf("MYGROUPS owned by %d mode %v, want %d 0600 (umask 077)", st.Uid, fi.Mode().Perm(), u1.uid)
@@ -263,6 +275,15 @@ func TestRootModeLocalDelivery(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("no info line for msg %s from the original sender: %q", m[1], s.lines)
+		}
+		// qmail-queue saw the user's uid, as when qmail-local ran it.
+		n, _ := strconv.Atoi(m[1])
+		mess, err := os.ReadFile(filepath.Join(home, "queue", "mess", strconv.Itoa(n%23), m[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf(" invoked by uid %d);", u1.uid); !strings.Contains(string(mess), want) {
+			t.Errorf("forwarded message lacks %q:\n%s", want, mess)
 		}
 	})
 	t.Run("double bounce to postmaster", func(t *testing.T) {

@@ -13,12 +13,23 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
 
 	"goqmail/internal/prog"
 )
+
+// init keeps the main goroutine on the process's main thread for the
+// whole run, and so every other goroutine off it. qmail-lspawn's
+// in-process deliveries give their thread the recipient's uid and throw
+// the thread away afterwards; the main thread cannot be thrown away, and
+// it is what ps and /proc/PID/status show, so it must never be one of
+// them.
+func init() {
+	runtime.LockOSThread()
+}
 
 func main() {
 	os.Exit(run())

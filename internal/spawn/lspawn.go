@@ -21,6 +21,9 @@ import (
 // In a user-mode install it can deliver only as the install's owner; a
 // lookup naming anybody else is deferred, never bounced, so a mistake in
 // users/assign cannot lose mail.
+//
+// When bin/qmail-local is goqmail's own, the deliveries run in this
+// process on threads that become the recipient (lspawn_here.go).
 func LMain(ctx *prog.Context) int {
 	if len(ctx.Args) < 2 {
 		return ctx.Usage("qmail-lspawn defaultdelivery")
@@ -29,7 +32,7 @@ func LMain(ctx *prog.Context) int {
 	if err != nil {
 		return ctx.Fatal(111, "%v", err)
 	}
-	l := &lspawn{e: e, dd: ctx.Args[1]}
+	l := &lspawn{e: e, dd: ctx.Args[1], here: localInProcess(ctx)}
 	return e.serve(func(c spawnproto.Command, msg *os.File) []spawnproto.Report {
 		if len(c.Also) > 0 { // qmail-send batches remote deliveries only
 			return nil
@@ -39,8 +42,9 @@ func LMain(ctx *prog.Context) int {
 }
 
 type lspawn struct {
-	e  *engine
-	dd string
+	e    *engine
+	dd   string
+	here bool // run qmail-local's work in-process (lspawn_here.go)
 }
 
 func z(text string) spawnproto.Report { return spawnproto.Report{Status: 'Z', Text: text} }
@@ -65,8 +69,17 @@ func (l *lspawn) deliver(c spawnproto.Command, msg *os.File) spawnproto.Report {
 	if ent.UID == 0 {
 		return z("Not allowed to perform deliveries as root.\n")
 	}
-	cmd := exec.Command(filepath.Join(home, "bin", "qmail-local"),
-		"--", ent.User, ent.Home, local, ent.Dash, ent.Ext, domain, c.Sender, l.dd)
+	args := []string{"--", ent.User, ent.Home, local, ent.Dash, ent.Ext, domain, c.Sender, l.dd}
+	if l.here {
+		return l.deliverHere(ent.UID, ent.GID, args, msg)
+	}
+	return l.deliverExec(ent.UID, ent.GID, args, msg)
+}
+
+// deliverExec runs bin/qmail-local as uid:gid, as qmail does.
+func (l *lspawn) deliverExec(uid, gid int, args []string, msg *os.File) spawnproto.Report {
+	home := l.e.ctx.Home
+	cmd := exec.Command(filepath.Join(home, "bin", "qmail-local"), args...)
 	cmd.Args[0] = "qmail-local"
 	cmd.Dir = home
 	cmd.Env = l.e.ctx.Env
@@ -74,10 +87,10 @@ func (l *lspawn) deliver(c spawnproto.Command, msg *os.File) spawnproto.Report {
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
-	if r := l.credentials(cmd, ent.UID, ent.GID); r != nil {
+	if r := l.credentials(cmd, uid, gid); r != nil {
 		return *r
 	}
-	err = cmd.Run()
+	err := cmd.Run()
 	code, crashed, runErr := exitStatus(err)
 	if runErr {
 		return z("Unable to run qmail-local.\n")

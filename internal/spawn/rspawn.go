@@ -37,7 +37,7 @@ func RMain(ctx *prog.Context) int {
 		f.Close()
 	}
 	r := &rspawn{e: e}
-	if inProcess(ctx) {
+	if isOurs(ctx, "qmail-remote") {
 		r.pool = smtpout.NewPool()
 		defer r.pool.Close()
 	}
@@ -47,23 +47,6 @@ func RMain(ctx *prog.Context) int {
 type rspawn struct {
 	e    *engine
 	pool *smtpout.Pool // nil: exec bin/qmail-remote
-}
-
-// inProcess says whether bin/qmail-remote is this very program.
-func inProcess(ctx *prog.Context) bool {
-	if v, _ := ctx.Getenv("GOQMAIL_FORCE_EXEC"); v == "1" {
-		return false
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return false
-	}
-	a, err := os.Stat(self)
-	if err != nil {
-		return false
-	}
-	b, err := os.Stat(filepath.Join(ctx.Home, "bin", "qmail-remote"))
-	return err == nil && os.SameFile(a, b)
 }
 
 // deliver runs qmail-remote once for every recipient of the command (one

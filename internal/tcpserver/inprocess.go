@@ -2,7 +2,6 @@ package tcpserver
 
 import (
 	"net"
-	"os"
 	"path/filepath"
 
 	"goqmail/internal/prog"
@@ -12,7 +11,8 @@ import (
 // program runs as a goroutine of this process instead of a process of
 // its own (DESIGN.md, "Processes per role"). It does when the program is
 // goqmail's own qmail-smtpd, qmail-qmtpd or qmail-qmqpd — argv[0], looked
-// up in PATH, is this very executable under one of those names — so
+// up in PATH, is this very executable (or a copy: prog.IsSelf) under one
+// of those names — so
 // nothing wraps it: rblsmtpd, a shell, a filter or another MTA's binary
 // named first is exec'd per connection as ucspi-tcp does. So is ours
 // when the environment holds GOQMAIL_FORCE_EXEC=1 (for tests that run
@@ -36,19 +36,7 @@ func (s *server) inProcessMain() prog.Main {
 		return nil
 	}
 	path, err := lookPath(s.o.argv[0], s.ctx.Env)
-	if err != nil {
-		return nil
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil
-	}
-	a, err := os.Stat(self)
-	if err != nil {
-		return nil
-	}
-	b, err := os.Stat(path)
-	if err != nil || !os.SameFile(a, b) {
+	if err != nil || !prog.IsSelf(path) {
 		return nil
 	}
 	return main

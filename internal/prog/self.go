@@ -1,0 +1,56 @@
+package prog
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"io"
+	"os"
+)
+
+// IsSelf says whether the program file at path is this very executable:
+// the same file, or a copy of it with the same bytes. A root-mode
+// install keeps copies of the binary with other modes (bin/qmail.0700
+// for the daemons qmail keeps private, bin/qmail.0711 for qmail-local
+// and friends), so identity alone would miss them. Long-lived programs
+// ask once at start whether a program they would exec (qmail-smtpd,
+// qmail-local, qmail-remote) is goqmail's own and may run in-process;
+// a wrapper script or another binary there is not.
+func IsSelf(path string) bool {
+	self, err := os.Executable()
+	if err != nil {
+		return false
+	}
+	a, err := os.Stat(self)
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(path)
+	if err != nil || !b.Mode().IsRegular() {
+		return false
+	}
+	if os.SameFile(a, b) {
+		return true
+	}
+	if a.Size() != b.Size() {
+		return false
+	}
+	ha, ok := fileHash(self)
+	if !ok {
+		return false
+	}
+	hb, ok := fileHash(path)
+	return ok && bytes.Equal(ha, hb)
+}
+
+func fileHash(path string) ([]byte, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, false
+	}
+	return h.Sum(nil), true
+}
