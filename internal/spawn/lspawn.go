@@ -32,7 +32,7 @@ func LMain(ctx *prog.Context) int {
 	if err != nil {
 		return ctx.Fatal(111, "%v", err)
 	}
-	l := &lspawn{e: e, dd: ctx.Args[1], here: localInProcess(ctx)}
+	l := &lspawn{e: e, dd: ctx.Args[1], here: isOurs(ctx, "qmail-local"), herePw: isOurs(ctx, "qmail-getpw")}
 	return e.serve(func(c spawnproto.Command, msg *os.File) []spawnproto.Report {
 		if len(c.Also) > 0 { // qmail-send batches remote deliveries only
 			return nil
@@ -42,9 +42,10 @@ func LMain(ctx *prog.Context) int {
 }
 
 type lspawn struct {
-	e    *engine
-	dd   string
-	here bool // run qmail-local's work in-process (lspawn_here.go)
+	e      *engine
+	dd     string
+	here   bool // run qmail-local's work in-process (lspawn_here.go)
+	herePw bool // and qmail-getpw's
 }
 
 func z(text string) spawnproto.Report { return spawnproto.Report{Status: 'Z', Text: text} }
@@ -117,8 +118,18 @@ func (l *lspawn) credentials(cmd *exec.Cmd, uid, gid int) *spawnproto.Report {
 	return nil
 }
 
-// getpw runs qmail-getpw as qmailp and parses its answer.
+// getpw asks qmail-getpw, as qmailp, who local is: in-process when
+// qmail-lspawn delivers in-process and bin/qmail-getpw is ours, else by
+// running it.
 func (l *lspawn) getpw(local string) (userdb.Entry, *spawnproto.Report) {
+	if l.herePw {
+		return l.getpwHere(local)
+	}
+	return l.getpwExec(local)
+}
+
+// getpwExec runs qmail-getpw as qmailp and parses its answer.
+func (l *lspawn) getpwExec(local string) (userdb.Entry, *spawnproto.Report) {
 	home := l.e.ctx.Home
 	cmd := exec.Command(filepath.Join(home, "bin", "qmail-getpw"), local)
 	cmd.Args[0] = "qmail-getpw"

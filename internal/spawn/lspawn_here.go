@@ -12,19 +12,15 @@ import (
 	"goqmail/internal/localdelivery"
 	"goqmail/internal/prog"
 	"goqmail/internal/spawnproto"
+	"goqmail/internal/userdb"
 )
 
-// localInProcess says whether qmail-lspawn runs qmail-local's work
-// itself (deliverHere) instead of exec'ing bin/qmail-local: it does when
-// bin/qmail-local is goqmail's own program (an administrator's wrapper
-// there is exec'd per delivery, as qmail does) and the environment does
-// not hold GOQMAIL_FORCE_EXEC=1 (for tests that run both ways).
-func localInProcess(ctx *prog.Context) bool {
-	return isOurs(ctx, "qmail-local")
-}
-
 // isOurs says whether bin/NAME is goqmail's own program (prog.IsSelf),
-// and the exec path is not forced.
+// and the exec path is not forced: then qmail-lspawn runs its work
+// in-process (qmail-local, qmail-getpw), as qmail-rspawn does
+// qmail-remote's. A wrapper an administrator put at bin/NAME is exec'd
+// per delivery as in qmail, and so is ours when the environment holds
+// GOQMAIL_FORCE_EXEC=1 (for tests that run both ways and compare).
 func isOurs(ctx *prog.Context, name string) bool {
 	if v, _ := ctx.Getenv("GOQMAIL_FORCE_EXEC"); v == "1" {
 		return false
@@ -32,53 +28,103 @@ func isOurs(ctx *prog.Context, name string) bool {
 	return prog.IsSelf(filepath.Join(ctx.Home, "bin", name))
 }
 
-// deliverHere is one qmail-local run without the exec: on an OS thread
-// of its own that first becomes the recipient — real, effective and
-// saved uid and gid, and the gid as the only group, changed for that
-// thread alone with raw system calls — and is thrown away afterwards
-// (the goroutine ends locked to it, so the Go runtime never reuses it).
-// Everything qmail-local does then happens with the user's rights
-// exactly as in the exec'd program: reading .qmail files, writing
-// Maildirs and mbox files, and forking |programs and the qmail-queue of
-// a forward, which inherit the thread's credentials (the Go runtime
-// makes its own new threads from a clean template thread, never from
-// this one). This is stricter than DESIGN.md's setfsuid: the thread
-// keeps no root capability at all, so it cannot signal or ptrace others.
+// deliverHere is one qmail-local run without the exec, on a thread of
+// its own that has become the recipient (asUser). Everything qmail-local
+// does then happens with the user's rights exactly as in the exec'd
+// program: reading .qmail files, writing Maildirs and mbox files, and
+// forking |programs and the qmail-queue of a forward, which inherit the
+// thread's credentials (the Go runtime makes its new threads from a
+// clean template thread, never from this one).
 //
 // The report is what the exec path makes of qmail-local's output and
 // exit code; a panic is reported as a crash of qmail-local.
 func (l *lspawn) deliverHere(uid, gid int, args []string, msg *os.File) spawnproto.Report {
-	ch := make(chan spawnproto.Report, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: see above
-		if syscall.Gettid() == os.Getpid() {
-			// The main thread cannot be thrown away (cmd/qmail keeps
-			// other goroutines off it; a test binary may not).
-			runtime.UnlockOSThread()
-			ch <- l.deliverExec(uid, gid, args, msg)
-			return
-		}
-		defer func() {
-			if r := recover(); r != nil {
-				ch <- z("qmail-local crashed.\n")
-			}
-		}()
-		if os.Geteuid() == 0 {
-			if err := becomeUser(uid, gid); err != nil {
-				ch <- z("Unable to run qmail-local.\n")
-				return
-			}
-		} else if uid != os.Geteuid() {
-			ch <- z("This install runs without root and can deliver only as its owner. (#4.3.0)\n")
-			return
-		}
+	if os.Geteuid() != 0 && uid != os.Geteuid() {
+		return z("This install runs without root and can deliver only as its owner. (#4.3.0)\n")
+	}
+	var rep spawnproto.Report
+	switch asUser(uid, gid, func() {
 		var out bytes.Buffer
 		ctx := &prog.Context{
 			Args: append([]string{"qmail-local"}, args...), Env: l.e.ctx.Env, Home: l.e.ctx.Home,
 			Stdin: msg, Stdout: &out, Stderr: &out,
 		}
 		code := localdelivery.Run(ctx)
-		ch <- localReport(code, cutReport(out.Bytes()))
+		rep = localReport(code, cutReport(out.Bytes()))
+	}) {
+	case threadOK:
+		return rep
+	case threadMain:
+		return l.deliverExec(uid, gid, args, msg)
+	case threadPanic:
+		return z("qmail-local crashed.\n")
+	}
+	return z("Unable to run qmail-local.\n")
+}
+
+// getpwHere is qmail-getpw without the exec: userdb.GetpwInHome on a
+// thread that has become qmailp, as the exec'd qmail-getpw runs, with the
+// same results (an exit code becomes the report qmail-lspawn makes of
+// it).
+func (l *lspawn) getpwHere(local string) (userdb.Entry, *spawnproto.Report) {
+	var ent userdb.Entry
+	var code int
+	switch asUser(l.e.ids.Qmailp, l.e.ids.GidNofiles, func() {
+		ent, code, _ = userdb.GetpwInHome(l.e.ctx.Home, local, userdb.PasswdFile, userdb.StatOwner)
+	}) {
+	case threadOK:
+		if code != 0 {
+			r := localReport(code, nil)
+			return userdb.Entry{}, &r
+		}
+		return ent, nil
+	case threadMain:
+		return l.getpwExec(local)
+	}
+	r := z("Unable to run qmail-getpw.\n")
+	return userdb.Entry{}, &r
+}
+
+// Outcomes of asUser.
+const (
+	threadOK    = iota // f ran and returned
+	threadMain         // refused: the goroutine landed on the main thread
+	threadCreds        // the credentials could not be taken
+	threadPanic        // f panicked
+)
+
+// asUser runs f on an OS thread of its own that, when this process is
+// root, first becomes uid:gid — real, effective and saved ids, and gid as
+// the only group, changed for that thread alone with raw system calls —
+// and is thrown away afterwards (the goroutine ends locked to it, so the
+// Go runtime never reuses it). The thread keeps no root capability, so
+// it can neither signal nor trace others; this is stricter than the
+// setfsuid of DESIGN.md. Not root (a user-mode install), f runs as the
+// caller.
+func asUser(uid, gid int, f func()) int {
+	ch := make(chan int, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
+		if syscall.Gettid() == os.Getpid() {
+			// The main thread cannot be thrown away (cmd/qmail keeps
+			// other goroutines off it; a test binary may not).
+			runtime.UnlockOSThread()
+			ch <- threadMain
+			return
+		}
+		defer func() {
+			if recover() != nil {
+				ch <- threadPanic
+			}
+		}()
+		if os.Geteuid() == 0 {
+			if err := becomeUser(uid, gid); err != nil {
+				ch <- threadCreds
+				return
+			}
+		}
+		f()
+		ch <- threadOK
 	}()
 	return <-ch
 }

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"syscall"
+
+	"goqmail/internal/ids"
 )
 
 // Exit codes of qmail-getpw and qmail-lspawn's child (qmail's qlx.h), which
@@ -125,4 +128,37 @@ func homeMissing(err error) bool {
 		}
 	}
 	return false
+}
+
+// GetpwInHome is qmail-getpw's whole answer for local in the install at
+// home, as qmail-getpw computes it and qmail-lspawn's in-process path
+// repeats it (so both give the same result): the entry, or an exit code
+// (ExitSys, ExitNFS, ExitNoAlias) with the reason. In a user-mode install
+// (home not owned by root) the only account is the home's owner, and
+// alias is that owner with home HOME/alias (UserModeAccounts).
+func GetpwInHome(home, local, passwdFile string, stat StatFunc) (Entry, int, error) {
+	list, err := ReadPasswd(passwdFile)
+	if err != nil {
+		return Entry{}, ExitSys, err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(home, &st); err != nil {
+		return Entry{}, ExitSys, fmt.Errorf("unable to stat %s: %v", home, err)
+	}
+	lookup := Accounts(list)
+	if st.Uid != 0 {
+		m := ids.UserMode(home, int(st.Uid), int(st.Gid))
+		lookup = UserModeAccounts(list, m.Alias, m.GidQmail, filepath.Clean(m.AliasHome))
+	}
+	e, found, err := Getpw(local, lookup, stat)
+	var ge *GetpwError
+	switch {
+	case errors.As(err, &ge):
+		return Entry{}, ge.Code, ge.Err
+	case err != nil:
+		return Entry{}, ExitSys, err
+	case !found:
+		return Entry{}, ExitNoAlias, errors.New("unable to find alias user")
+	}
+	return e, 0, nil
 }

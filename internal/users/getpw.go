@@ -1,11 +1,6 @@
 package users
 
 import (
-	"errors"
-	"path/filepath"
-	"syscall"
-
-	"goqmail/internal/ids"
 	"goqmail/internal/prog"
 	"goqmail/internal/userdb"
 )
@@ -32,29 +27,9 @@ func getpw(ctx *prog.Context, passwdFile string, stat userdb.StatFunc) int {
 	if len(ctx.Args) != 2 {
 		return ctx.Usage("qmail-getpw local")
 	}
-	local := ctx.Args[1]
-	list, err := userdb.ReadPasswd(passwdFile)
-	if err != nil {
-		return ctx.Fatal(userdb.ExitSys, "%v", err)
-	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(ctx.Home, &st); err != nil {
-		return ctx.Fatal(userdb.ExitSys, "unable to stat %s: %v", ctx.Home, err)
-	}
-	lookup := userdb.Accounts(list)
-	if st.Uid != 0 {
-		m := ids.UserMode(ctx.Home, int(st.Uid), int(st.Gid))
-		lookup = userdb.UserModeAccounts(list, m.Alias, m.GidQmail, filepath.Clean(m.AliasHome))
-	}
-	e, found, err := userdb.Getpw(local, lookup, stat)
-	var ge *userdb.GetpwError
-	switch {
-	case errors.As(err, &ge):
-		return ctx.Fatal(ge.Code, "%v", ge.Err)
-	case err != nil:
-		return ctx.Fatal(userdb.ExitSys, "%v", err)
-	case !found:
-		return ctx.Fatal(userdb.ExitNoAlias, "unable to find alias user")
+	e, code, err := userdb.GetpwInHome(ctx.Home, ctx.Args[1], passwdFile, stat)
+	if code != 0 {
+		return ctx.Fatal(code, "%v", err)
 	}
 	if _, err := ctx.Stdout.Write(e.Bytes()); err != nil {
 		return ctx.Fatal(userdb.ExitSys, "unable to write output: %v", err)
