@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,8 +10,9 @@ import (
 )
 
 // TestSMTPInProcessSameAsExec: tcpserver runs goqmail's qmail-smtpd as a
-// goroutine (no process per connection) unless GOQMAIL_FORCE_EXEC=1
-// makes it exec one per connection as ucspi-tcp does. The same session,
+// goroutine (no process per connection), queueing through a long-lived
+// qmail-queue worker, unless GOQMAIL_FORCE_EXEC=1 makes it exec one
+// qmail-smtpd per connection and one qmail-queue per message as qmail. The same session,
 // good commands and bad, gets the same replies byte for byte both ways,
 // and queues the same message.
 func TestSMTPInProcessSameAsExec(t *testing.T) {
@@ -39,6 +41,17 @@ func TestSMTPInProcessSameAsExec(t *testing.T) {
 				tr.WriteString(line + "\n" + c.cmd(line) + "\n")
 			}
 			transcripts[mode] = digits.ReplaceAllString(tr.String(), "N")
+			// In-process, a long-lived qmail-queue --worker queued the
+			// message and waits for the next.
+			workers := 0
+			for pid := range children(tcp.Process.Pid) {
+				if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); string(cmdline) == "qmail-queue\x00--worker\x00" {
+					workers++
+				}
+			}
+			if (workers == 1) != (mode == "in-process") {
+				t.Errorf("%s: %d qmail-queue workers", mode, workers)
+			}
 			hasSMTPD := false
 			for _, name := range kids {
 				hasSMTPD = hasSMTPD || strings.Contains(name, "qmail-smtpd")

@@ -5,7 +5,8 @@
 // A copy running setuid or setgid (bin/qmail-queue in a root-mode
 // install) runs qmail-queue and nothing else, whatever its argv[0] and
 // environment say: a setuid program must not let its caller choose what
-// it does.
+// it does. (Its caller may choose qmail-queue's worker mode, which only
+// queues several messages in one run.)
 package main
 
 import (
@@ -38,8 +39,15 @@ func main() {
 func run() int {
 	home := homeFromExecutable()
 	if os.Getuid() != os.Geteuid() || os.Getgid() != os.Getegid() {
+		// The one argument that reaches it is qmail-queue's own
+		// --worker (package queue): still qmail-queue, only several
+		// messages in one run.
+		args := []string{"qmail-queue"}
+		if len(os.Args) == 2 && os.Args[1] == "--worker" {
+			args = append(args, "--worker")
+		}
 		ctx := &prog.Context{
-			Args:   []string{"qmail-queue"},
+			Args:   args,
 			Home:   home,
 			Stdin:  os.Stdin,
 			Stdout: os.Stdout,

@@ -45,6 +45,12 @@ type Context struct {
 	// Stdin/Stdout and keep no process-wide state. The multi-call binary
 	// sets it; nil means none.
 	InProcess func(name string) (Main, bool)
+
+	// Queue is what a long-lived program gives the programs it runs
+	// in-process to queue their messages with: tcpserver's pool of
+	// qmail-queue workers (a *qq.Workers; package qq's OpenCtx uses it).
+	// nil means one qmail-queue per message, as in qmail.
+	Queue any
 }
 
 // Name is the program's name (the base of Args[0]).

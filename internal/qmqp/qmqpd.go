@@ -110,7 +110,7 @@ func qmqpd(ctx *prog.Context, opt options) int {
 		}
 		return fail(ctx, err)
 	}
-	q, err := qq.Open(ctx.Home, ctx.Env, ctx.Stderr)
+	q, err := qq.OpenCtx(ctx, ctx.Env)
 	if err != nil {
 		return answer(ctx, "Zqqt failure (#4.3.0)")
 	}

@@ -126,7 +126,7 @@ func qmtpMessage(ctx *prog.Context, cfg *qmtpConfig, p peer, br *bufio.Reader, o
 	if mode != '\n' && mode != '\r' {
 		return nil, errors.Join(netstring.ErrMalformed, errors.New("message starts with neither LF nor CR"))
 	}
-	q, qerr := qq.Open(ctx.Home, ctx.Env, ctx.Stderr)
+	q, qerr := qq.OpenCtx(ctx, ctx.Env)
 	var sink io.Writer
 	if qerr == nil {
 		q.WriteString(received(p, "QMTP", opt.now()))

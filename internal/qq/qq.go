@@ -31,6 +31,9 @@ type QQ struct {
 	w    *bufio.Writer
 	werr error
 	done bool
+
+	wk   *worker  // instead of cmd, msg and env: a worker of pool
+	pool *Workers //
 }
 
 // Program returns the path of the qmail-queue to run for env.
@@ -76,7 +79,12 @@ func Open(home string, env []string, stderr io.Writer) (*QQ, error) {
 }
 
 // Pid is qmail-queue's process id, the "qp" of qmail's replies and logs.
-func (q *QQ) Pid() int { return q.cmd.Process.Pid }
+func (q *QQ) Pid() int {
+	if q.wk != nil {
+		return q.wk.cmd.Process.Pid
+	}
+	return q.cmd.Process.Pid
+}
 
 // Write adds message bytes. Errors are remembered and reported by Close.
 func (q *QQ) Write(p []byte) (int, error) {
@@ -101,6 +109,10 @@ func (q *QQ) Abort() {
 		return
 	}
 	q.done = true
+	if q.wk != nil {
+		q.finishWorker(nil)
+		return
+	}
 	q.msg.Close()
 	q.env.Close()
 	q.cmd.Wait()
@@ -138,6 +150,9 @@ func (q *QQ) Close(sender string, rcpts []string) Result {
 		return Result{Code: -1, Text: ErrBadAddress}
 	}
 	q.done = true
+	if q.wk != nil {
+		return q.finishWorker(envelopeBytes(sender, rcpts))
+	}
 	if err := q.w.Flush(); err != nil && q.werr == nil {
 		q.werr = err
 	}

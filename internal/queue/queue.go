@@ -64,8 +64,11 @@ const maxAddr = 1003
 // lifetime bounds how long one qmail-queue may take (qmail: 24 hours).
 const lifetime = 24 * time.Hour
 
-// Main is qmail-queue.
+// Main is qmail-queue; "qmail-queue --worker" is Worker.
 func Main(ctx *prog.Context) int {
+	if len(ctx.Args) == 2 && ctx.Args[1] == "--worker" {
+		return Worker(ctx)
+	}
 	msg := ctx.File(0)
 	env := ctx.File(1)
 	if msg == nil || env == nil {

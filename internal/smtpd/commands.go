@@ -183,7 +183,7 @@ func (c *Conn) dataCmd() (int, string, error) {
 	}
 	sender, rcpts := c.mailFrom, c.rcpts
 	c.resetTransaction()
-	q, err := qq.Open(c.ctx.Home, c.queueEnv(), c.ctx.Stderr)
+	q, err := qq.OpenCtx(c.ctx, c.queueEnv())
 	if err != nil {
 		c.ctx.Warn("unable to start qmail-queue: %v", err)
 		return 451, "qqt failure (#4.3.0)", nil

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"goqmail/internal/prog"
+	"goqmail/internal/qq"
 )
 
 // inProcessMain decides, once at start, whether each connection's
@@ -63,7 +64,23 @@ func (s *server) runHere(c *net.TCPConn, env []string, tid int, rip string, ci *
 			Stdout: c,
 			Stderr: s.ctx.Stderr,
 		}
+		if s.queue != nil {
+			ctx.Queue = s.queue
+		}
 		return s.here(ctx)
 	}()
 	s.status("end %d status %d", tid, code<<8)
+}
+
+// queueWorkers gives the in-process sessions long-lived qmail-queue
+// workers (qq.Workers) when bin/qmail-queue is goqmail's own (the setuid
+// copy of a root-mode install has the same bytes); a wrapper installed
+// there, as qmail-scanner setups do, is exec'd per message as before.
+// The workers start as the -u user, so qmail-queue records the same uid
+// (qmaild: "invoked from network") as when qmail-smtpd ran it.
+func (s *server) queueWorkers() *qq.Workers {
+	if s.here == nil || !prog.IsSelf(filepath.Join(s.ctx.Home, "bin", "qmail-queue")) {
+		return nil
+	}
+	return qq.NewWorkers(s.ctx.Home, s.ctx.Env, s.ctx.Stderr)
 }

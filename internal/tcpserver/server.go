@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"goqmail/internal/prog"
+	"goqmail/internal/qq"
 )
 
 // Tcpserver is "tcpserver [opts] host port prog [args]" (spec §19.1):
@@ -33,6 +34,7 @@ func Tcpserver(ctx *prog.Context) int {
 	defer signal.Stop(sig)
 	s := &server{ctx: ctx, o: o}
 	s.here = s.inProcessMain() // before -u drops the right to look at ourselves
+	s.queue = s.queueWorkers()
 	if code := s.listen(); code != 0 {
 		return code
 	}
@@ -47,6 +49,9 @@ func Tcpserver(ctx *prog.Context) int {
 		// ucspi-tcp's children go on after it exits.
 		s.wg.Wait()
 	}
+	if s.queue != nil {
+		s.queue.Close()
+	}
 	return code
 }
 
@@ -58,6 +63,9 @@ type server struct {
 	// here is the program to run in-process for each connection (see
 	// inprocess.go); nil: exec o.argv.
 	here prog.Main
+	// queue is the qmail-queue workers of the in-process sessions, or
+	// nil (see queueWorkers).
+	queue *qq.Workers
 
 	mu     sync.Mutex // guards active, perIP and orders the -v lines
 	active int
