@@ -9,7 +9,7 @@ run:
 test:
 	go vet ./...
 	go test -count=1 -timeout 30m ./...
-	go test -race -count=1 ./internal/send ./internal/spawn ./internal/smtpout ./internal/clean ./internal/queue ./internal/tcpserver
+	go test -race -count=1 ./internal/send ./internal/spawn ./internal/smtpout ./internal/qq ./internal/clean ./internal/queue ./internal/tcpserver
 
 build:
 	go build -o build/qmail ./cmd/qmail

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"goqmail/internal/prog"
 )
@@ -31,7 +32,13 @@ import (
 // fail as "qq crashed" (a temporary failure: the client tries again); a
 // new worker takes its place.
 type Workers struct {
-	MaxIdle int // idle workers kept (8); more are told to end
+	// MaxIdle is how many idle workers are kept (8); more are told to
+	// end. tcpserver sets its -c limit, the most sessions that can
+	// hold a worker at once, so that a steady load starts none.
+	MaxIdle int
+	// IdleTime: a worker unused for longer ends at the next activity
+	// of the pool (60 s), so a burst leaves no crowd behind for long.
+	IdleTime time.Duration
 
 	home   string
 	env    []string
@@ -44,15 +51,16 @@ type Workers struct {
 
 // worker is one running qmail-queue --worker.
 type worker struct {
-	cmd *exec.Cmd
-	in  *os.File // our end of its descriptor 0
-	out *os.File // our end of its descriptor 1
+	cmd  *exec.Cmd
+	in   *os.File // our end of its descriptor 0
+	out  *os.File // our end of its descriptor 1
+	used time.Time
 }
 
 // NewWorkers makes an empty pool for home; workers start on demand with
 // env and stderr.
 func NewWorkers(home string, env []string, stderr io.Writer) *Workers {
-	return &Workers{MaxIdle: 8, home: home, env: env, stderr: stderr}
+	return &Workers{MaxIdle: 8, IdleTime: 60 * time.Second, home: home, env: env, stderr: stderr}
 }
 
 // OpenCtx starts a qmail-queue for a program's message: a worker of
@@ -79,6 +87,7 @@ func (p *Workers) Open(env []string, stderr io.Writer) (*QQ, error) {
 
 func (p *Workers) take() (*worker, error) {
 	p.mu.Lock()
+	p.prune()
 	if n := len(p.idle); n > 0 {
 		w := p.idle[n-1]
 		p.idle = p.idle[:n-1]
@@ -115,7 +124,9 @@ func (p *Workers) take() (*worker, error) {
 
 // give takes w back after a message, keeping it if there is room.
 func (p *Workers) give(w *worker) {
+	w.used = time.Now()
 	p.mu.Lock()
+	p.prune()
 	if !p.closed && len(p.idle) < p.MaxIdle {
 		p.idle = append(p.idle, w)
 		p.mu.Unlock()
@@ -123,6 +134,18 @@ func (p *Workers) give(w *worker) {
 	}
 	p.mu.Unlock()
 	w.end()
+}
+
+// prune ends the idle workers unused for longer than IdleTime (the
+// oldest are first in p.idle); p.mu is held.
+func (p *Workers) prune() {
+	cut := time.Now().Add(-p.IdleTime)
+	n := 0
+	for n < len(p.idle) && p.idle[n].used.Before(cut) {
+		p.idle[n].end()
+		n++
+	}
+	p.idle = p.idle[n:]
 }
 
 // Close tells every idle worker to end and waits for them; workers in

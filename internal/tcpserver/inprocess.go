@@ -82,5 +82,7 @@ func (s *server) queueWorkers() *qq.Workers {
 	if s.here == nil || !prog.IsSelf(filepath.Join(s.ctx.Home, "bin", "qmail-queue")) {
 		return nil
 	}
-	return qq.NewWorkers(s.ctx.Home, s.ctx.Env, s.ctx.Stderr)
+	w := qq.NewWorkers(s.ctx.Home, s.ctx.Env, s.ctx.Stderr)
+	w.MaxIdle = s.o.limit
+	return w
 }
