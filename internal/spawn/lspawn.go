@@ -32,7 +32,8 @@ func LMain(ctx *prog.Context) int {
 	if err != nil {
 		return ctx.Fatal(111, "%v", err)
 	}
-	l := &lspawn{e: e, dd: ctx.Args[1], here: isOurs(ctx, "qmail-local"), herePw: isOurs(ctx, "qmail-getpw")}
+	l := &lspawn{e: e, dd: ctx.Args[1], here: isOurs(ctx, "qmail-local"), herePw: isOurs(ctx, "qmail-getpw"),
+		passwd: userdb.PasswdCache{Path: userdb.PasswdFile}}
 	return e.serve(func(c spawnproto.Command, msg *os.File) []spawnproto.Report {
 		if len(c.Also) > 0 { // qmail-send batches remote deliveries only
 			return nil
@@ -46,6 +47,7 @@ type lspawn struct {
 	dd     string
 	here   bool // run qmail-local's work in-process (lspawn_here.go)
 	herePw bool // and qmail-getpw's
+	passwd userdb.PasswdCache
 }
 
 func z(text string) spawnproto.Report { return spawnproto.Report{Status: 'Z', Text: text} }

@@ -70,7 +70,7 @@ func (l *lspawn) getpwHere(local string) (userdb.Entry, *spawnproto.Report) {
 	var ent userdb.Entry
 	var code int
 	switch asUser(l.e.ids.Qmailp, l.e.ids.GidNofiles, func() {
-		ent, code, _ = userdb.GetpwInHome(l.e.ctx.Home, local, userdb.PasswdFile, userdb.StatOwner)
+		ent, code, _ = userdb.GetpwInHome(l.e.ctx.Home, local, l.passwd.Read, userdb.StatOwner)
 	}) {
 	case threadOK:
 		if code != 0 {

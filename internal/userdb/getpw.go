@@ -136,8 +136,11 @@ func homeMissing(err error) bool {
 // (ExitSys, ExitNFS, ExitNoAlias) with the reason. In a user-mode install
 // (home not owned by root) the only account is the home's owner, and
 // alias is that owner with home HOME/alias (UserModeAccounts).
-func GetpwInHome(home, local, passwdFile string, stat StatFunc) (Entry, int, error) {
-	list, err := ReadPasswd(passwdFile)
+//
+// read gives the password file's accounts: ReadPasswd's, or a
+// PasswdCache's.
+func GetpwInHome(home, local string, read func() ([]Passwd, error), stat StatFunc) (Entry, int, error) {
+	list, err := read()
 	if err != nil {
 		return Entry{}, ExitSys, err
 	}

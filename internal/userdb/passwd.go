@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -111,4 +112,38 @@ func StatOwner(path string) (int, error) {
 		return 0, err
 	}
 	return int(st.Uid), nil
+}
+
+// PasswdCache is a password file parsed once and parsed again only when
+// the file changes (another inode, size or modification time), for a
+// long-lived reader: qmail-lspawn asks qmail-getpw's question for every
+// delivery, and a password file of thousands of accounts costs far more
+// to parse than to search. A one-shot qmail-getpw reads the file each
+// time, as getpwnam does.
+type PasswdCache struct {
+	Path string
+
+	mu   sync.Mutex
+	key  [4]int64 // dev, inode, size, mtime in ns
+	list []Passwd
+}
+
+// Read returns the file's accounts.
+func (c *PasswdCache) Read() ([]Passwd, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(c.Path, &st); err != nil {
+		return nil, fmt.Errorf("unable to read %s: %w", c.Path, sysErr(err))
+	}
+	key := [4]int64{int64(st.Dev), int64(st.Ino), st.Size, st.Mtim.Nano()}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.list != nil && key == c.key {
+		return c.list, nil
+	}
+	list, err := ReadPasswd(c.Path)
+	if err != nil {
+		return nil, err
+	}
+	c.key, c.list = key, list
+	return list, nil
 }

@@ -131,3 +131,34 @@ func TestStatOwner(t *testing.T) {
 		t.Fatalf("missing: %v", err)
 	}
 }
+
+// TestPasswdCache: the cache parses once, and again when the file is
+// changed in place or replaced; a missing file is an error.
+func TestPasswdCache(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "passwd")
+	os.WriteFile(path, []byte("joe:x:1001:1001::/home/joe:/bin/sh\n"), 0o644)
+	c := &PasswdCache{Path: path}
+	l1, err := c.Read()
+	if err != nil || len(l1) != 1 || l1[0].Name != "joe" {
+		t.Fatalf("%v %v", l1, err)
+	}
+	l2, _ := c.Read()
+	if &l1[0] != &l2[0] {
+		t.Error("read twice without a change")
+	}
+	os.WriteFile(path, []byte("joe:x:1001:1001::/home/joe:/bin/sh\nann:x:1002:1002::/home/ann:/bin/sh\n"), 0o644)
+	if l, _ := c.Read(); len(l) != 2 {
+		t.Errorf("after a change in place: %v", l)
+	}
+	tmp := filepath.Join(dir, "passwd.new")
+	os.WriteFile(tmp, []byte("bob:x:1003:1003::/home/bob:/bin/sh\nann:x:1002:1002::/home/ann:/bin/sh\n"), 0o644)
+	os.Rename(tmp, path)
+	if l, _ := c.Read(); len(l) != 2 || l[0].Name != "bob" {
+		t.Errorf("after a replacement: %v", l)
+	}
+	os.Remove(path)
+	if _, err := c.Read(); err == nil {
+		t.Error("no error for a missing file")
+	}
+}

@@ -27,7 +27,8 @@ func getpw(ctx *prog.Context, passwdFile string, stat userdb.StatFunc) int {
 	if len(ctx.Args) != 2 {
 		return ctx.Usage("qmail-getpw local")
 	}
-	e, code, err := userdb.GetpwInHome(ctx.Home, ctx.Args[1], passwdFile, stat)
+	read := func() ([]userdb.Passwd, error) { return userdb.ReadPasswd(passwdFile) }
+	e, code, err := userdb.GetpwInHome(ctx.Home, ctx.Args[1], read, stat)
 	if code != 0 {
 		return ctx.Fatal(code, "%v", err)
 	}
