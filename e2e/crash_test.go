@@ -509,10 +509,11 @@ func TestQueueKilledMidWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	qq := findQueue(t, tcp.Process.Pid)
-
 	// Stream 4 MB; once qmail-queue has written part of it into its mess
-	// file, kill it.
+	// file, kill it. (An in-process qmail-smtpd takes a qmail-queue
+	// worker only once the message outgrows what it keeps in memory, so
+	// the process is looked for after 200 kB.)
+	var qq proc
 	line := strings.Repeat("y", 98) + "\r\n"
 	chunk := strings.Repeat(line, 100) // 10 kB
 	const chunks = 400
@@ -524,6 +525,9 @@ func TestQueueKilledMidWrite(t *testing.T) {
 		}
 		if killedAt >= 0 || i < 20 {
 			continue
+		}
+		if qq.pid == 0 {
+			qq = findQueue(t, tcp.Process.Pid)
 		}
 		// 200 kB are on their way: wait (bounded) for qmail-queue to
 		// have written some of them, then kill it mid-write.

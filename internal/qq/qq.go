@@ -32,8 +32,9 @@ type QQ struct {
 	werr error
 	done bool
 
-	wk   *worker  // instead of cmd, msg and env: a worker of pool
-	pool *Workers //
+	pool *Workers // instead of cmd, msg and env: a worker of pool (workers.go)
+	wk   *worker  // the worker, once taken
+	pend []byte   // the message so far, before a worker is taken
 }
 
 // Program returns the path of the qmail-queue to run for env.
@@ -80,7 +81,10 @@ func Open(home string, env []string, stderr io.Writer) (*QQ, error) {
 
 // Pid is qmail-queue's process id, the "qp" of qmail's replies and logs.
 func (q *QQ) Pid() int {
-	if q.wk != nil {
+	if q.pool != nil {
+		if q.attach() != nil {
+			return 0
+		}
 		return q.wk.cmd.Process.Pid
 	}
 	return q.cmd.Process.Pid
@@ -90,6 +94,16 @@ func (q *QQ) Pid() int {
 func (q *QQ) Write(p []byte) (int, error) {
 	if q.werr != nil {
 		return len(p), nil
+	}
+	if q.pool != nil && q.wk == nil {
+		if len(q.pend)+len(p) <= maxPending {
+			q.pend = append(q.pend, p...)
+			return len(p), nil
+		}
+		if err := q.attach(); err != nil {
+			q.werr = err
+			return len(p), nil
+		}
 	}
 	if _, err := q.w.Write(p); err != nil {
 		q.werr = err
@@ -109,8 +123,11 @@ func (q *QQ) Abort() {
 		return
 	}
 	q.done = true
-	if q.wk != nil {
-		q.finishWorker(nil)
+	if q.pool != nil {
+		if q.wk != nil {
+			q.finishWorker(nil)
+		}
+		q.pend = nil
 		return
 	}
 	q.msg.Close()
@@ -150,7 +167,10 @@ func (q *QQ) Close(sender string, rcpts []string) Result {
 		return Result{Code: -1, Text: ErrBadAddress}
 	}
 	q.done = true
-	if q.wk != nil {
+	if q.pool != nil {
+		if q.wk == nil && (q.werr != nil || q.attach() != nil) {
+			return Result{Code: 120, Text: Text(120)}
+		}
 		return q.finishWorker(envelopeBytes(sender, rcpts))
 	}
 	if err := q.w.Flush(); err != nil && q.werr == nil {

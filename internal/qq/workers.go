@@ -73,16 +73,41 @@ func OpenCtx(ctx *prog.Context, env []string) (*QQ, error) {
 	return Open(ctx.Home, env, ctx.Stderr)
 }
 
-// Open is qq.Open through a worker.
+// Open is qq.Open through a worker, taken when the message outgrows
+// maxPending or is complete (or Pid asks for it).
 func (p *Workers) Open(env []string, stderr io.Writer) (*QQ, error) {
 	if v, ok := prog.Lookup(env, "QMAILQUEUE"); ok && v != "" {
 		return Open(p.home, env, stderr)
 	}
-	w, err := p.take()
-	if err != nil {
-		return nil, err
+	return &QQ{pool: p}, nil
+}
+
+// maxPending is how much of a message a QQ keeps in memory before it
+// takes a worker. A message that fits (nearly all do) holds a worker
+// only for the moments it takes to queue it, not while its client sends
+// it, so a few workers serve many sessions; a larger one is streamed to
+// a worker from then on, as to a qmail-queue of its own.
+const maxPending = 128 << 10
+
+// attach takes a worker for q, if it has none, and sends it what q
+// holds so far.
+func (q *QQ) attach() error {
+	if q.wk != nil {
+		return nil
 	}
-	return &QQ{wk: w, pool: p, w: bufio.NewWriterSize(frameWriter{w.in}, 64<<10)}, nil
+	w, err := q.pool.take()
+	if err != nil {
+		return err
+	}
+	q.wk = w
+	q.w = bufio.NewWriterSize(frameWriter{w.in}, 64<<10)
+	if len(q.pend) > 0 {
+		if _, err := q.w.Write(q.pend); err != nil && q.werr == nil {
+			q.werr = err
+		}
+		q.pend = nil
+	}
+	return nil
 }
 
 func (p *Workers) take() (*worker, error) {

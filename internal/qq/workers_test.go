@@ -155,3 +155,37 @@ func TestWorkersIdle(t *testing.T) {
 		t.Errorf("idle after Close: %d", len(p.idle))
 	}
 }
+
+// TestWorkersLazy: a message is kept in memory until it is complete (or
+// outgrows maxPending), so an aborted small message never needs a
+// worker, and sessions hold a worker only while queueing.
+func TestWorkersLazy(t *testing.T) {
+	p := NewWorkers(workersHome(t), []string{fakeWorkerEnv}, io.Discard)
+	defer p.Close()
+	q, _ := p.Open(nil, io.Discard)
+	q.WriteString("0 never sent")
+	q.Abort()
+	if q.wk != nil || len(p.idle) != 0 {
+		t.Error("an aborted small message started a worker")
+	}
+	q, _ = p.Open(nil, io.Discard)
+	q.WriteString("0 small")
+	if q.wk != nil {
+		t.Error("a worker was taken before the message was complete")
+	}
+	if r := q.Close("a@example.org", []string{"b@example.net"}); !r.OK() || q.Pid() == 0 {
+		t.Errorf("small message: %v, pid %d", r, q.Pid())
+	}
+	q, _ = p.Open(nil, io.Discard)
+	q.WriteString("0")
+	q.Write(make([]byte, maxPending+1))
+	if q.wk == nil {
+		t.Error("a large message is not streamed to a worker")
+	}
+	if r := q.Close("a@example.org", []string{"b@example.net"}); !r.OK() {
+		t.Errorf("large message: %v", r)
+	}
+	if len(p.idle) != 1 {
+		t.Errorf("%d idle workers after two messages one after the other, want 1", len(p.idle))
+	}
+}

@@ -30,6 +30,10 @@ type delivery struct {
 	kept bool    // the connection went back to r.Pool: do not close it
 }
 
+// rsetTimeout bounds the wait for the RSET that lets a connection be
+// kept after a refused transaction.
+const rsetTimeout = 30 * time.Second
+
 // errStale: a kept connection turned out dead, or closing, before the
 // new transaction sent anything; the delivery goes on without it.
 var errStale = errors.New("kept connection is stale")
@@ -122,6 +126,10 @@ func (d *delivery) end(s *session, how ending, letter byte, prefix, suffix strin
 		return nil
 	}
 	if how == endRset {
+		// The report is written but not yet handed back: a peer slow to
+		// answer RSET costs it 30 s at most, not timeoutremote.
+		s.timeout = min(s.timeout, rsetTimeout)
+		s.raw.timeout = s.timeout
 		if code, err := s.cmd("RSET"); err != nil || code != 250 {
 			s.send("QUIT")
 			return nil
