@@ -32,9 +32,10 @@ type QQ struct {
 	werr error
 	done bool
 
-	pool *Workers // instead of cmd, msg and env: a worker of pool (workers.go)
-	wk   *worker  // the worker, once taken
-	pend []byte   // the message so far, before a worker is taken
+	// Through a worker (workers.go) instead of cmd: the worker, and the
+	// pipe its answer comes on.
+	wk  *worker
+	res *os.File
 }
 
 // Program returns the path of the qmail-queue to run for env.
@@ -81,11 +82,8 @@ func Open(home string, env []string, stderr io.Writer) (*QQ, error) {
 
 // Pid is qmail-queue's process id, the "qp" of qmail's replies and logs.
 func (q *QQ) Pid() int {
-	if q.pool != nil {
-		if q.attach() != nil {
-			return 0
-		}
-		return q.wk.cmd.Process.Pid
+	if q.wk != nil {
+		return q.wk.Pid()
 	}
 	return q.cmd.Process.Pid
 }
@@ -95,16 +93,7 @@ func (q *QQ) Write(p []byte) (int, error) {
 	if q.werr != nil {
 		return len(p), nil
 	}
-	if q.pool != nil && q.wk == nil {
-		if len(q.pend)+len(p) <= maxPending {
-			q.pend = append(q.pend, p...)
-			return len(p), nil
-		}
-		if err := q.attach(); err != nil {
-			q.werr = err
-			return len(p), nil
-		}
-	}
+
 	if _, err := q.w.Write(p); err != nil {
 		q.werr = err
 	}
@@ -123,15 +112,12 @@ func (q *QQ) Abort() {
 		return
 	}
 	q.done = true
-	if q.pool != nil {
-		if q.wk != nil {
-			q.finishWorker(nil)
-		}
-		q.pend = nil
-		return
-	}
 	q.msg.Close()
 	q.env.Close()
+	if q.wk != nil {
+		q.result() // 54, once it has removed what it wrote
+		return
+	}
 	q.cmd.Wait()
 }
 
@@ -167,12 +153,6 @@ func (q *QQ) Close(sender string, rcpts []string) Result {
 		return Result{Code: -1, Text: ErrBadAddress}
 	}
 	q.done = true
-	if q.pool != nil {
-		if q.wk == nil && (q.werr != nil || q.attach() != nil) {
-			return Result{Code: 120, Text: Text(120)}
-		}
-		return q.finishWorker(envelopeBytes(sender, rcpts))
-	}
 	if err := q.w.Flush(); err != nil && q.werr == nil {
 		q.werr = err
 	}
@@ -191,6 +171,9 @@ func (q *QQ) Close(sender string, rcpts []string) Result {
 		q.werr = err
 	}
 	q.env.Close()
+	if q.wk != nil {
+		return q.result()
+	}
 	err := q.cmd.Wait()
 	code := 0
 	if err != nil {

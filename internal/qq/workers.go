@@ -2,25 +2,27 @@ package qq
 
 import (
 	"bufio"
-	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
-	"time"
 
 	"goqmail/internal/prog"
 )
 
-// Workers keeps long-lived qmail-queue workers ("qmail-queue --worker",
+// Workers keeps one long-lived qmail-queue ("qmail-queue --worker",
 // package queue) for the programs a long-lived process runs in-process:
 // tcpserver's qmail-smtpd, qmail-qmtpd and qmail-qmqpd sessions. A
-// message then costs no fork and exec of the setuid qmail-queue; the
-// worker still runs as qmailq, started by the session's user, so the
-// queue sees the same uids and files as with one qmail-queue per
-// message.
+// message then costs no fork and exec of the setuid qmail-queue: Open
+// makes the three pipes an exec'd qmail-queue would get (message,
+// envelope, and one for its exit code) and hands their far ends to the
+// worker over a Unix socket; the worker queues each message in a
+// goroutine of its own, still as qmailq, started by the session's user,
+// so the queue sees the same uids and files as with one qmail-queue per
+// message. One process serves every session at once.
 //
 // A session whose environment names QMAILQUEUE (a qmail-scanner,
 // simscan or spamdyke setup, possibly chosen per client by tcprules)
@@ -28,44 +30,36 @@ import (
 // exec path. tcpserver makes Workers only when bin/qmail-queue is
 // goqmail's own program; a wrapper installed in its place is exec'd.
 //
-// A worker that dies between messages makes the next message through it
-// fail as "qq crashed" (a temporary failure: the client tries again); a
-// new worker takes its place.
+// If the worker dies, the messages it had in hand fail as "qq crashed"
+// (a temporary failure: their clients try again) and the next Open
+// starts a new one.
 type Workers struct {
-	// MaxIdle is how many idle workers are kept (8); more are told to
-	// end. tcpserver sets its -c limit, the most sessions that can
-	// hold a worker at once, so that a steady load starts none.
-	MaxIdle int
-	// IdleTime: a worker unused for longer ends at the next activity
-	// of the pool (60 s), so a burst leaves no crowd behind for long.
-	IdleTime time.Duration
-
 	home   string
 	env    []string
 	stderr io.Writer
 
 	mu     sync.Mutex
-	idle   []*worker
+	w      *worker
 	closed bool
 }
 
 // worker is one running qmail-queue --worker.
 type worker struct {
 	cmd  *exec.Cmd
-	in   *os.File // our end of its descriptor 0
-	out  *os.File // our end of its descriptor 1
-	used time.Time
+	sock *net.UnixConn // our end of its descriptor 0
+	dead chan struct{} // closed once it has exited
 }
 
-// NewWorkers makes an empty pool for home; workers start on demand with
-// env and stderr.
+// NewWorkers makes a pool for home; the worker starts on demand with env
+// and stderr.
 func NewWorkers(home string, env []string, stderr io.Writer) *Workers {
-	return &Workers{MaxIdle: 8, IdleTime: 60 * time.Second, home: home, env: env, stderr: stderr}
+	return &Workers{home: home, env: env, stderr: stderr}
 }
 
-// OpenCtx starts a qmail-queue for a program's message: a worker of
-// ctx.Queue when the long-lived process running the program gave it one
-// (and env does not name QMAILQUEUE), else a qmail-queue of its own.
+// OpenCtx starts a qmail-queue for a program's message: through the
+// worker of ctx.Queue when the long-lived process running the program
+// gave it one (and env does not name QMAILQUEUE), else a qmail-queue of
+// its own.
 func OpenCtx(ctx *prog.Context, env []string) (*QQ, error) {
 	if w, ok := ctx.Queue.(*Workers); ok && w != nil {
 		return w.Open(env, ctx.Stderr)
@@ -73,201 +67,131 @@ func OpenCtx(ctx *prog.Context, env []string) (*QQ, error) {
 	return Open(ctx.Home, env, ctx.Stderr)
 }
 
-// Open is qq.Open through a worker, taken when the message outgrows
-// maxPending or is complete (or Pid asks for it).
+// Open is qq.Open through the worker.
 func (p *Workers) Open(env []string, stderr io.Writer) (*QQ, error) {
 	if v, ok := prog.Lookup(env, "QMAILQUEUE"); ok && v != "" {
 		return Open(p.home, env, stderr)
 	}
-	return &QQ{pool: p}, nil
-}
-
-// maxPending is how much of a message a QQ keeps in memory before it
-// takes a worker. A message that fits (nearly all do) holds a worker
-// only for the moments it takes to queue it, not while its client sends
-// it, so a few workers serve many sessions; a larger one is streamed to
-// a worker from then on, as to a qmail-queue of its own.
-const maxPending = 128 << 10
-
-// attach takes a worker for q, if it has none, and sends it what q
-// holds so far.
-func (q *QQ) attach() error {
-	if q.wk != nil {
-		return nil
-	}
-	w, err := q.pool.take()
-	if err != nil {
-		return err
-	}
-	q.wk = w
-	q.w = bufio.NewWriterSize(frameWriter{w.in}, 64<<10)
-	if len(q.pend) > 0 {
-		if _, err := q.w.Write(q.pend); err != nil && q.werr == nil {
-			q.werr = err
+	var ends [6]*os.File // message r/w, envelope r/w, result r/w
+	for i := 0; i < 6; i += 2 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll(ends[:i])
+			return nil, err
 		}
-		q.pend = nil
+		ends[i], ends[i+1] = r, w
 	}
-	return nil
+	var err error
+	for try := 0; try < 2; try++ {
+		var w *worker
+		if w, err = p.current(); err != nil {
+			break
+		}
+		if err = w.send(ends[0], ends[2], ends[5]); err == nil {
+			closeAll([]*os.File{ends[0], ends[2], ends[5]})
+			return &QQ{wk: w, msg: ends[1], env: ends[3], res: ends[4], w: bufio.NewWriterSize(ends[1], 64<<10)}, nil
+		}
+		p.retire(w) // it died since it was last used: start another
+	}
+	closeAll(ends[:])
+	return nil, err
 }
 
-func (p *Workers) take() (*worker, error) {
+// current is the running worker, started if there is none.
+func (p *Workers) current() (*worker, error) {
 	p.mu.Lock()
-	p.prune()
-	if n := len(p.idle); n > 0 {
-		w := p.idle[n-1]
-		p.idle = p.idle[:n-1]
-		p.mu.Unlock()
-		return w, nil
+	defer p.mu.Unlock()
+	if p.w != nil {
+		select {
+		case <-p.w.dead:
+			p.w = nil
+		default:
+			return p.w, nil
+		}
 	}
-	p.mu.Unlock()
-	inR, inW, err := os.Pipe()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	outR, outW, err := os.Pipe()
+	ours, theirs := os.NewFile(uintptr(fds[0]), "qmail-queue worker"), os.NewFile(uintptr(fds[1]), "qmail-queue worker")
+	defer theirs.Close()
+	c, err := net.FileConn(ours)
+	ours.Close()
 	if err != nil {
-		inR.Close()
-		inW.Close()
 		return nil, err
 	}
 	cmd := exec.Command(filepath.Join(p.home, "bin", "qmail-queue"), "--worker")
 	cmd.Args[0] = "qmail-queue"
 	cmd.Env = p.env
 	cmd.Dir = p.home
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, p.stderr
+	cmd.Stdin, cmd.Stderr = theirs, p.stderr
 	if err := cmd.Start(); err != nil {
-		inR.Close()
-		inW.Close()
-		outR.Close()
-		outW.Close()
+		c.Close()
 		return nil, err
 	}
-	inR.Close()
-	outW.Close()
-	return &worker{cmd: cmd, in: inW, out: outR}, nil
+	w := &worker{cmd: cmd, sock: c.(*net.UnixConn), dead: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		close(w.dead)
+	}()
+	p.w = w
+	return w, nil
 }
 
-// give takes w back after a message, keeping it if there is room.
-func (p *Workers) give(w *worker) {
-	w.used = time.Now()
+// retire forgets w, which failed, and ends it.
+func (p *Workers) retire(w *worker) {
 	p.mu.Lock()
-	p.prune()
-	if !p.closed && len(p.idle) < p.MaxIdle {
-		p.idle = append(p.idle, w)
-		p.mu.Unlock()
-		return
+	if p.w == w {
+		p.w = nil
 	}
 	p.mu.Unlock()
-	w.end()
+	w.sock.Close()
+	w.cmd.Process.Kill()
 }
 
-// prune ends the idle workers unused for longer than IdleTime (the
-// oldest are first in p.idle); p.mu is held.
-func (p *Workers) prune() {
-	cut := time.Now().Add(-p.IdleTime)
-	n := 0
-	for n < len(p.idle) && p.idle[n].used.Before(cut) {
-		p.idle[n].end()
-		n++
-	}
-	p.idle = p.idle[n:]
+// send hands the worker one message's three descriptors.
+func (w *worker) send(msg, env, res *os.File) error {
+	rights := syscall.UnixRights(int(msg.Fd()), int(env.Fd()), int(res.Fd()))
+	_, _, err := w.sock.WriteMsgUnix([]byte{1}, rights, nil)
+	return err
 }
 
-// Close tells every idle worker to end and waits for them; workers in
-// use end when their message is done.
+// Close ends the worker once the messages in its hands are queued, and
+// waits for it; an Open after Close starts a new one.
 func (p *Workers) Close() {
 	p.mu.Lock()
-	idle := p.idle
-	p.idle, p.closed = nil, true
+	w := p.w
+	p.w = nil
 	p.mu.Unlock()
-	for _, w := range idle {
-		w.in.Close()
-		w.cmd.Wait()
-		w.out.Close()
+	if w != nil {
+		w.sock.Close()
+		<-w.dead
 	}
 }
 
-// end closes w's input, which ends it, and reaps it in the background.
-func (w *worker) end() {
-	w.in.Close()
-	go func() {
-		w.cmd.Wait()
-		w.out.Close()
-	}()
-}
+// Pid is the worker's process id.
+func (w *worker) Pid() int { return w.cmd.Process.Pid }
 
-// broken ends a worker that fell out of step and says what became of
-// it, as qq.Close says it of a qmail-queue of its own.
-func (w *worker) broken() Result {
-	w.in.Close()
-	w.cmd.Process.Kill()
-	err := w.cmd.Wait()
-	w.out.Close()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() != syscall.SIGKILL {
-			return Result{Code: -1, Text: "Zqq crashed (#4.3.0)"}
-		}
-		if c := ee.ExitCode(); c > 0 {
-			return Result{Code: c, Text: Text(c)}
-		}
-	}
-	return Result{Code: -1, Text: "Zqq crashed (#4.3.0)"}
-}
-
-// frameWriter turns writes into message frames of at most 64 KiB.
-type frameWriter struct{ w io.Writer }
-
-func (f frameWriter) Write(p []byte) (int, error) {
-	n := 0
-	for len(p) > 0 {
-		k := min(len(p), 64<<10)
-		if err := WriteFrame(f.w, FrameMessage, p[:k]); err != nil {
-			return n, err
-		}
-		n += k
-		p = p[k:]
-	}
-	return n, nil
-}
-
-// finishWorker ends a message sent to a worker: the end frame with the
-// envelope (or an abort frame when envelope is nil), then the answer.
-func (q *QQ) finishWorker(envelope []byte) Result {
-	w := q.wk
-	var err error
-	if envelope == nil {
-		// What is still buffered does not matter: the message is dropped.
-		err = WriteFrame(w.in, FrameAbort, nil)
-	} else if err = q.w.Flush(); err == nil {
-		err = WriteFrame(w.in, FrameEnd, envelope)
-	}
-	var code [1]byte
-	if err == nil {
-		_, err = io.ReadFull(w.out, code[:])
-	}
+// result reads the worker's answer for one message: its exit code, or
+// "qq crashed" when the worker died before giving one.
+func (q *QQ) result() Result {
+	var b [1]byte
+	_, err := io.ReadFull(q.res, b[:])
+	q.res.Close()
 	if err != nil {
-		return w.broken()
+		return Result{Code: -1, Text: "Zqq crashed (#4.3.0)"}
 	}
-	q.pool.give(w)
-	c := int(code[0])
-	if c == 0 && q.werr != nil {
-		c = ExitReadCode
+	code := int(b[0])
+	if code == 0 && q.werr != nil {
+		code = 54
 	}
-	return Result{Code: c, Text: Text(c)}
+	return Result{Code: code, Text: Text(code)}
 }
 
-// ExitReadCode is qmail-queue's "read error" (54).
-const ExitReadCode = 54
-
-// envelopeBytes is what qmail-queue reads from descriptor 1.
-func envelopeBytes(sender string, rcpts []string) []byte {
-	b := append([]byte{'F'}, sender...)
-	b = append(b, 0)
-	for _, r := range rcpts {
-		b = append(b, 'T')
-		b = append(b, r...)
-		b = append(b, 0)
+func closeAll(fs []*os.File) {
+	for _, f := range fs {
+		if f != nil {
+			f.Close()
+		}
 	}
-	return append(b, 0)
 }

@@ -1,19 +1,18 @@
 package qq
 
 import (
-	"bufio"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // fakeWorkerEnv makes this test binary, run as bin/qmail-queue --worker,
-// act as a worker: each message's first byte is the exit code it
-// answers ('0' queued, 'S' "53", 'K' kills itself first).
+// act as a worker: each message's first byte says the exit code it
+// answers ('0' queued, 'S' 53), 'K' makes it kill itself, and it answers
+// 54 when the envelope never comes.
 const fakeWorkerEnv = "GOQMAIL_QQ_FAKE_WORKER=1"
 
 func TestMain(m *testing.M) {
@@ -25,28 +24,40 @@ func TestMain(m *testing.M) {
 }
 
 func fakeWorker() {
-	in := bufio.NewReader(os.Stdin)
+	c, err := net.FileConn(os.Stdin)
+	if err != nil {
+		os.Exit(111)
+	}
+	uc := c.(*net.UnixConn)
+	oob := make([]byte, syscall.CmsgSpace(12))
 	for {
-		f := NewFrameReader(in)
-		if err := f.Start(); err != nil {
+		var b [1]byte
+		n, oobn, _, _, err := uc.ReadMsgUnix(b[:], oob)
+		if err != nil || n == 0 {
 			os.Exit(0)
 		}
-		msg, err := io.ReadAll(f)
-		code := byte(54)
-		if err == nil && len(msg) > 0 {
-			switch msg[0] {
-			case '0':
-				code = 0
-			case 'S':
-				code = 53
-			case 'K':
-				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		msgs, _ := syscall.ParseSocketControlMessage(oob[:oobn])
+		fds, _ := syscall.ParseUnixRights(&msgs[0])
+		msg, env, res := os.NewFile(uintptr(fds[0]), "m"), os.NewFile(uintptr(fds[1]), "e"), os.NewFile(uintptr(fds[2]), "r")
+		go func() {
+			body, _ := io.ReadAll(msg)
+			envelope, _ := io.ReadAll(env)
+			code := byte(54)
+			if len(envelope) > 0 && len(body) > 0 {
+				switch body[0] {
+				case '0':
+					code = 0
+				case 'S':
+					code = 53
+				case 'K':
+					syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				}
 			}
-		}
-		if !f.Finish() {
-			os.Exit(54)
-		}
-		os.Stdout.Write([]byte{code})
+			res.Write([]byte{code})
+			msg.Close()
+			env.Close()
+			res.Close()
+		}()
 	}
 }
 
@@ -70,14 +81,15 @@ func send(t *testing.T, p *Workers, env []string, body string) (Result, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := q.Pid()
 	q.WriteString(body)
-	return q.Close("a@example.org", []string{"b@example.net"}), pid
+	r := q.Close("a@example.org", []string{"b@example.net"})
+	return r, q.Pid()
 }
 
-// TestWorkers: one worker serves message after message; a refusal keeps
-// it; an abort keeps it; one that dies gives "qq crashed" and another
-// takes its place; an address with CR never reaches it.
+// TestWorkers: one worker serves message after message, and several at
+// once; a refusal and an abort leave it serving; one that dies gives
+// "qq crashed" and another takes its place; an address with CR never
+// reaches it.
 func TestWorkers(t *testing.T) {
 	p := NewWorkers(workersHome(t), []string{fakeWorkerEnv}, io.Discard)
 	defer p.Close()
@@ -85,6 +97,13 @@ func TestWorkers(t *testing.T) {
 	r2, pid2 := send(t, p, nil, "0 second")
 	if !r1.OK() || !r2.OK() || pid1 != pid2 {
 		t.Fatalf("%v %v, pids %d %d: want two queued by one worker", r1, r2, pid1, pid2)
+	}
+	a, _ := p.Open(nil, io.Discard)
+	b, _ := p.Open(nil, io.Discard)
+	a.WriteString("0 a")
+	b.WriteString("0 b")
+	if ra, rb := b.Close("x@example.org", nil), a.Close("y@example.org", nil); !ra.OK() || !rb.OK() || a.Pid() != b.Pid() {
+		t.Errorf("two at once: %v %v from %d and %d", ra, rb, a.Pid(), b.Pid())
 	}
 	if r, pid := send(t, p, nil, "S disk full"); r.Code != 53 || r.Text != Text(53) || pid != pid1 {
 		t.Errorf("refusal: %v from %d", r, pid)
@@ -128,64 +147,18 @@ func TestWorkersQMAILQUEUE(t *testing.T) {
 	}
 }
 
-// TestWorkersIdle: at most MaxIdle workers wait; one idle longer than
-// IdleTime ends; Close ends the rest.
-func TestWorkersIdle(t *testing.T) {
+// TestWorkersClose: Close ends the worker; an Open after it starts
+// another.
+func TestWorkersClose(t *testing.T) {
 	p := NewWorkers(workersHome(t), []string{fakeWorkerEnv}, io.Discard)
-	p.MaxIdle = 1
-	a, _ := p.Open(nil, io.Discard)
-	b, _ := p.Open(nil, io.Discard)
-	if a.Pid() == b.Pid() {
-		t.Fatal("two messages at once share a worker")
+	_, pid1 := send(t, p, nil, "0")
+	p.Close()
+	if err := syscall.Kill(pid1, 0); err == nil {
+		t.Errorf("worker %d still runs after Close", pid1)
 	}
-	a.WriteString("0")
-	b.WriteString("0")
-	a.Close("", nil)
-	b.Close("", nil)
-	if len(p.idle) != 1 {
-		t.Errorf("%d idle workers, want 1", len(p.idle))
-	}
-	p.IdleTime = time.Millisecond
-	time.Sleep(5 * time.Millisecond)
-	if r, pid := send(t, p, nil, "0"); !r.OK() || pid == a.Pid() || pid == b.Pid() {
-		t.Errorf("after the idle time: %v from %d (old %d, %d)", r, pid, a.Pid(), b.Pid())
+	r, pid2 := send(t, p, nil, "0")
+	if !r.OK() || pid2 == pid1 {
+		t.Errorf("after Close: %v from %d", r, pid2)
 	}
 	p.Close()
-	if len(p.idle) != 0 || !strings.Contains(Text(54), "read error") {
-		t.Errorf("idle after Close: %d", len(p.idle))
-	}
-}
-
-// TestWorkersLazy: a message is kept in memory until it is complete (or
-// outgrows maxPending), so an aborted small message never needs a
-// worker, and sessions hold a worker only while queueing.
-func TestWorkersLazy(t *testing.T) {
-	p := NewWorkers(workersHome(t), []string{fakeWorkerEnv}, io.Discard)
-	defer p.Close()
-	q, _ := p.Open(nil, io.Discard)
-	q.WriteString("0 never sent")
-	q.Abort()
-	if q.wk != nil || len(p.idle) != 0 {
-		t.Error("an aborted small message started a worker")
-	}
-	q, _ = p.Open(nil, io.Discard)
-	q.WriteString("0 small")
-	if q.wk != nil {
-		t.Error("a worker was taken before the message was complete")
-	}
-	if r := q.Close("a@example.org", []string{"b@example.net"}); !r.OK() || q.Pid() == 0 {
-		t.Errorf("small message: %v, pid %d", r, q.Pid())
-	}
-	q, _ = p.Open(nil, io.Discard)
-	q.WriteString("0")
-	q.Write(make([]byte, maxPending+1))
-	if q.wk == nil {
-		t.Error("a large message is not streamed to a worker")
-	}
-	if r := q.Close("a@example.org", []string{"b@example.net"}); !r.OK() {
-		t.Errorf("large message: %v", r)
-	}
-	if len(p.idle) != 1 {
-		t.Errorf("%d idle workers after two messages one after the other, want 1", len(p.idle))
-	}
 }

@@ -86,6 +86,10 @@ type Options struct {
 	// Number, if set, receives the message number (for in-process callers
 	// and tests: qmail-queue's interface has no way to say it).
 	Number *uint64
+	// Slot makes the pid/ file names of messages queued at once by one
+	// process differ (a worker queues many in the same second): the
+	// names tried are PID.TIME.K for K from 9×Slot+1 to 9×Slot+9.
+	Slot int
 }
 
 // Run queues the message read from msg with the envelope read from env.
@@ -114,7 +118,7 @@ func Run(home string, msg, env io.Reader, opt Options) int {
 			return ExitHome
 		}
 	}
-	j := &job{q: q, now: opt.Now(), pid: opt.PID, uid: uid, ids: theIDs}
+	j := &job{q: q, now: opt.Now(), pid: opt.PID, uid: uid, ids: theIDs, k0: 9 * opt.Slot}
 	// The alarm: a hung injector must not keep files open forever.
 	var timedOut atomic.Bool
 	t := time.AfterFunc(lifetime, func() {
@@ -148,6 +152,7 @@ type job struct {
 	num  uint64
 	mess string // path of mess/S/N once linked
 	intd string // path of intd/N once created
+	k0   int    // pid/ file names use K from k0+1 (Options.Slot)
 }
 
 // cleanup removes a partly written message (qmail does this on read and
@@ -167,7 +172,7 @@ func (j *job) run(msgIn, envIn io.Reader) int {
 	// 1. pid file; its inode numbers the message.
 	var pf *os.File
 	var pidPath string
-	for k := 1; k <= 9 && pf == nil; k++ {
+	for k := j.k0 + 1; k <= j.k0+9 && pf == nil; k++ {
 		pidPath = j.q.Path("pid", fmt.Sprintf("%d.%d.%d", j.pid, j.now.Unix(), k))
 		f, err := os.OpenFile(pidPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err == nil {

@@ -1,70 +1,100 @@
 package queue
 
 import (
-	"bufio"
-	"bytes"
-	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
 
 	"goqmail/internal/prog"
-	"goqmail/internal/qq"
 )
 
-// Worker is "qmail-queue --worker", goqmail's long-lived qmail-queue: it
-// queues one message after another, read in qq's framed protocol on
-// descriptor 0, and answers each with the exit code a one-message
-// qmail-queue would have given, on descriptor 1. Each message goes
-// through Run exactly as in qmail-queue proper — the same files, order,
-// fsyncs, exit codes and Received line (its pid is the worker's, its
-// uid the real uid of whoever started the worker) — so a message queued
-// by a worker cannot be told from one queued by a qmail-queue of its
-// own. tcpserver keeps a few of these (qq.Workers) for the qmail-smtpd,
-// qmail-qmtpd and qmail-qmqpd sessions it runs in-process, instead of
-// exec'ing the setuid qmail-queue for every message.
+// Worker is "qmail-queue --worker", goqmail's long-lived qmail-queue: a
+// qmail-queue that queues many messages, at once, in one process.
+// Descriptor 0 is a Unix socket; each request on it is one byte with
+// three descriptors attached (SCM_RIGHTS): the message to read (what a
+// qmail-queue reads on its descriptor 0), the envelope to read (its
+// descriptor 1) and a pipe to write the result to: the one byte of the
+// exit code a qmail-queue of its own would have exited with. Each
+// message goes through Run in a goroutine of its own, exactly as in
+// qmail-queue proper — the same files, order, fsyncs, exit codes and
+// Received line (its pid is the worker's, its uid the real uid of
+// whoever started the worker) — so a message queued by the worker cannot
+// be told from one queued by a qmail-queue of its own.
 //
-// It ends with 0 when the injector closes descriptor 0 between
-// messages, and with ExitRead when the stream breaks or falls out of
-// step (after the answer to the last whole message).
+// tcpserver keeps one for the qmail-smtpd, qmail-qmtpd and qmail-qmqpd
+// sessions it runs in-process (qq.Workers), instead of exec'ing the
+// setuid qmail-queue for every message. It ends, once the messages in
+// hand are queued, when the socket is closed; a request without exactly
+// three descriptors is refused (they are closed) and the worker goes on.
 func Worker(ctx *prog.Context) int { return worker(ctx, Options{}) }
 
 // worker is Worker with Run's options (for tests).
 func worker(ctx *prog.Context, opt Options) int {
-	inFile, outFile := ctx.File(0), ctx.File(1)
-	if inFile == nil || outFile == nil {
+	f := ctx.File(0)
+	if f == nil {
 		return ExitRead
 	}
-	in := bufio.NewReaderSize(inFile, 64<<10)
+	c, err := net.FileConn(f)
+	if err != nil {
+		return ExitRead
+	}
+	defer c.Close()
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return ExitRead
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	oob := make([]byte, syscall.CmsgSpace(3*4))
+	var seq int
 	for {
-		fr := qq.NewFrameReader(in)
-		if err := fr.Start(); err != nil {
-			if err == io.EOF {
-				return ExitOK
-			}
-			return ExitRead
-		}
-		code := Run(ctx.Home, fr, &envelopeReader{f: fr}, opt)
-		if !fr.Finish() {
-			return ExitRead
-		}
-		if _, err := outFile.Write([]byte{byte(code)}); err != nil {
+		var b [1]byte
+		n, oobn, _, _, err := uc.ReadMsgUnix(b[:], oob)
+		fds := rights(oob[:oobn])
+		if err != nil || n == 0 {
+			closeFDs(fds)
 			return ExitOK
 		}
-	}
-}
-
-// envelopeReader gives the end frame's envelope once the message has
-// been read to its end.
-type envelopeReader struct {
-	f *qq.FrameReader
-	r *bytes.Reader
-}
-
-func (e *envelopeReader) Read(p []byte) (int, error) {
-	if e.r == nil {
-		env := e.f.Envelope()
-		if env == nil {
-			return 0, io.ErrUnexpectedEOF
+		if len(fds) != 3 {
+			closeFDs(fds)
+			continue
 		}
-		e.r = bytes.NewReader(env)
+		msg := os.NewFile(uintptr(fds[0]), "message")
+		env := os.NewFile(uintptr(fds[1]), "envelope")
+		res := os.NewFile(uintptr(fds[2]), "result")
+		seq++
+		o := opt
+		o.Slot = seq
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code := Run(ctx.Home, msg, env, o)
+			msg.Close()
+			env.Close()
+			res.Write([]byte{byte(code)})
+			res.Close()
+		}()
 	}
-	return e.r.Read(p)
+}
+
+// rights gives the descriptors of the SCM_RIGHTS messages in oob.
+func rights(oob []byte) []int {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	var fds []int
+	for _, m := range msgs {
+		if r, err := syscall.ParseUnixRights(&m); err == nil {
+			fds = append(fds, r...)
+		}
+	}
+	return fds
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		syscall.Close(fd)
+	}
 }

@@ -3,45 +3,82 @@ package queue
 import (
 	"bytes"
 	"io"
+	"net"
 	"os"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"goqmail/internal/prog"
-	"goqmail/internal/qq"
 )
 
-// TestWorkerSameAsRun: qmail-queue --worker queues message after message
-// with the files and exit codes that one qmail-queue per message gives:
-// a message, an aborted one (54, nothing left), an envelope without its
-// final NUL (91), a message in many frames; then ends with 0 when its
-// input closes between messages.
+// workerConn starts worker(opt) on one end of a socket pair and returns
+// the other end, and a channel with the worker's exit code.
+func workerConn(t *testing.T, home string, opt Options) (*net.UnixConn, chan int) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "ours"), os.NewFile(uintptr(fds[1]), "theirs")
+	c, err := net.FileConn(ours)
+	ours.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int, 1)
+	go func() {
+		ctx := &prog.Context{Args: []string{"qmail-queue", "--worker"}, Home: home, Files: []*os.File{theirs}}
+		done <- worker(ctx, opt)
+		theirs.Close()
+	}()
+	return c.(*net.UnixConn), done
+}
+
+// submit hands the worker one message as qq.Workers does and returns
+// its answer (-1: none).
+func submit(t *testing.T, c *net.UnixConn, msg, env []byte) int {
+	t.Helper()
+	mr, mw, _ := os.Pipe()
+	er, ew, _ := os.Pipe()
+	rr, rw, _ := os.Pipe()
+	if _, _, err := c.WriteMsgUnix([]byte{1}, syscall.UnixRights(int(mr.Fd()), int(er.Fd()), int(rw.Fd())), nil); err != nil {
+		t.Fatal(err)
+	}
+	mr.Close()
+	er.Close()
+	rw.Close()
+	go func() {
+		mw.Write(msg)
+		mw.Close()
+		if env != nil {
+			ew.Write(env)
+		}
+		ew.Close()
+	}()
+	var b [1]byte
+	if _, err := io.ReadFull(rr, b[:]); err != nil {
+		return -1
+	}
+	return int(b[0])
+}
+
+// TestWorkerSameAsRun: qmail-queue --worker queues each message it is
+// handed with the files and exit code that a qmail-queue of its own
+// gives: the same bytes as Run; an aborted message (no envelope) 54 and
+// nothing left; a truncated envelope refused; twenty at once in the same
+// second all queued (their pid/ names differ); a request without three
+// descriptors ignored; and it ends with 0 when its socket closes.
 func TestWorkerSameAsRun(t *testing.T) {
 	home, q := newHome(t)
 	opt := Options{Now: func() time.Time { return fixed }, PID: 4242, UID: 7791, IDs: rootIDs()}
-	inR, inW, _ := os.Pipe()
-	outR, outW, _ := os.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		ctx := &prog.Context{Args: []string{"qmail-queue", "--worker"}, Home: home, Files: []*os.File{inR, outW}}
-		done <- worker(ctx, opt)
-		outW.Close()
-	}()
-	answer := func() int {
-		var b [1]byte
-		if _, err := io.ReadFull(outR, b[:]); err != nil {
-			t.Fatalf("no answer: %v", err)
-		}
-		return int(b[0])
-	}
+	c, done := workerConn(t, home, opt)
 	env := []byte("Fa@example.org\x00Tb@example.net\x00Tc@example.net\x00\x00")
 	msg := []byte("Subject: worker\n\nhello\n")
-
-	qq.WriteFrame(inW, qq.FrameMessage, msg)
-	qq.WriteFrame(inW, qq.FrameEnd, env)
-	if c := answer(); c != ExitOK {
-		t.Fatalf("first message: %d", c)
+	if code := submit(t, c, msg, env); code != ExitOK {
+		t.Fatalf("first message: %d", code)
 	}
 	nums := queued(t, q)
 	if len(nums) != 1 {
@@ -49,46 +86,49 @@ func TestWorkerSameAsRun(t *testing.T) {
 	}
 	gotMess, _ := os.ReadFile(q.Mess(nums[0]))
 	gotTodo, _ := os.ReadFile(q.Todo(nums[0]))
-
-	qq.WriteFrame(inW, qq.FrameMessage, []byte("half a mess"))
-	qq.WriteFrame(inW, qq.FrameAbort, nil)
-	if c := answer(); c != ExitRead {
-		t.Errorf("aborted message: %d, want %d", c, ExitRead)
+	if code := submit(t, c, []byte("half a mess"), nil); code != ExitRead {
+		t.Errorf("aborted message: %d, want %d", code, ExitRead)
 	}
-	qq.WriteFrame(inW, qq.FrameMessage, msg)
-	qq.WriteFrame(inW, qq.FrameEnd, []byte("Fa@example.org\x00Tb@example.net"))
-	if c := answer(); c != ExitBadEnvelop && c != ExitRead {
-		t.Errorf("truncated envelope: %d", c)
+	if code := submit(t, c, msg, []byte("Fa@example.org\x00Tb@example.net")); code != ExitBadEnvelop && code != ExitRead {
+		t.Errorf("truncated envelope: %d", code)
 	}
-	big := bytes.Repeat([]byte("0123456789abcdef\n"), 20000)
-	for i := 0; i < len(big); i += 1000 {
-		qq.WriteFrame(inW, qq.FrameMessage, big[i:min(i+1000, len(big))])
+	c.WriteMsgUnix([]byte{1}, nil, nil) // no descriptors: ignored
+	var wg sync.WaitGroup
+	codes := make([]int, 20)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = submit(t, c, bytes.Repeat([]byte("line\n"), 1000*i+1), env)
+		}()
 	}
-	qq.WriteFrame(inW, qq.FrameEnd, env)
-	if c := answer(); c != ExitOK {
-		t.Errorf("message in many frames: %d", c)
+	wg.Wait()
+	for i, code := range codes {
+		if code != ExitOK {
+			t.Errorf("message %d of 20 at once: %d", i, code)
+		}
 	}
-	inW.Close()
+	c.Close()
 	select {
-	case c := <-done:
-		if c != ExitOK {
-			t.Errorf("worker ended with %d", c)
+	case code := <-done:
+		if code != ExitOK {
+			t.Errorf("worker ended with %d", code)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("worker did not end when its input closed")
+		t.Fatal("worker did not end when its socket closed")
 	}
-	if n := len(queued(t, q)); n != 2 {
-		t.Errorf("%d messages queued, want 2", n)
+	if n := len(queued(t, q)); n != 21 {
+		t.Errorf("%d messages queued, want 21", n)
 	}
-	if d := debris(t, q); d != 2*3 {
-		t.Errorf("%d files in the queue, want 6 (mess, intd or todo, for two messages)", d)
+	if d := debris(t, q); d != 21*3 {
+		t.Errorf("%d files in the queue, want %d (mess, intd, todo each)", d, 21*3)
 	}
 
 	// The same message through Run alone, in a fresh queue, gives the
 	// same bytes.
 	home2, q2 := newHome(t)
-	if c := Run(home2, bytes.NewReader(msg), bytes.NewReader(env), opt); c != ExitOK {
-		t.Fatalf("Run: %d", c)
+	if code := Run(home2, bytes.NewReader(msg), bytes.NewReader(env), opt); code != ExitOK {
+		t.Fatalf("Run: %d", code)
 	}
 	n2 := queued(t, q2)
 	wantMess, _ := os.ReadFile(q2.Mess(n2[0]))
@@ -98,27 +138,5 @@ func TestWorkerSameAsRun(t *testing.T) {
 	}
 	if !strings.Contains(string(gotMess), "invoked from network") {
 		t.Errorf("mess: %q", gotMess)
-	}
-}
-
-// TestWorkerOutOfStep: garbage where a frame should be ends the worker.
-func TestWorkerOutOfStep(t *testing.T) {
-	home, _ := newHome(t)
-	inR, inW, _ := os.Pipe()
-	_, outW, _ := os.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		ctx := &prog.Context{Home: home, Files: []*os.File{inR, outW}}
-		done <- worker(ctx, Options{IDs: rootIDs()})
-	}()
-	inW.Write([]byte("Xnot a frame at all"))
-	inW.Close()
-	select {
-	case c := <-done:
-		if c != ExitRead {
-			t.Errorf("worker ended with %d, want %d", c, ExitRead)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("worker did not end")
 	}
 }

@@ -72,17 +72,15 @@ func (s *server) runHere(c *net.TCPConn, env []string, tid int, rip string, ci *
 	s.status("end %d status %d", tid, code<<8)
 }
 
-// queueWorkers gives the in-process sessions long-lived qmail-queue
-// workers (qq.Workers) when bin/qmail-queue is goqmail's own (the setuid
+// queueWorkers gives the in-process sessions a long-lived qmail-queue
+// worker (qq.Workers) when bin/qmail-queue is goqmail's own (the setuid
 // copy of a root-mode install has the same bytes); a wrapper installed
 // there, as qmail-scanner setups do, is exec'd per message as before.
-// The workers start as the -u user, so qmail-queue records the same uid
+// The worker starts as the -u user, so qmail-queue records the same uid
 // (qmaild: "invoked from network") as when qmail-smtpd ran it.
 func (s *server) queueWorkers() *qq.Workers {
 	if s.here == nil || !prog.IsSelf(filepath.Join(s.ctx.Home, "bin", "qmail-queue")) {
 		return nil
 	}
-	w := qq.NewWorkers(s.ctx.Home, s.ctx.Env, s.ctx.Stderr)
-	w.MaxIdle = s.o.limit
-	return w
+	return qq.NewWorkers(s.ctx.Home, s.ctx.Env, s.ctx.Stderr)
 }

@@ -63,7 +63,7 @@ type server struct {
 	// here is the program to run in-process for each connection (see
 	// inprocess.go); nil: exec o.argv.
 	here prog.Main
-	// queue is the qmail-queue workers of the in-process sessions, or
+	// queue is the qmail-queue worker of the in-process sessions, or
 	// nil (see queueWorkers).
 	queue *qq.Workers
 
