@@ -54,3 +54,14 @@ func fileHash(path string) ([]byte, bool) {
 	}
 	return h.Sum(nil), true
 }
+
+// ForceExec says whether the environment holds GOQMAIL_FORCE_EXEC=1,
+// which makes every long-lived program exec the programs it would
+// otherwise run in-process (tcpserver's qmail-smtpd, qmail-lspawn's
+// qmail-local, qmail-rspawn's qmail-remote), as qmail does: for tests
+// that run both paths and compare, and for an administrator who wants
+// qmail's process per connection, message and delivery back.
+func (c *Context) ForceExec() bool {
+	v, _ := c.Getenv("GOQMAIL_FORCE_EXEC")
+	return v == "1"
+}

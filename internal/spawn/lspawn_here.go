@@ -22,7 +22,7 @@ import (
 // per delivery as in qmail, and so is ours when the environment holds
 // GOQMAIL_FORCE_EXEC=1 (for tests that run both ways and compare).
 func isOurs(ctx *prog.Context, name string) bool {
-	if v, _ := ctx.Getenv("GOQMAIL_FORCE_EXEC"); v == "1" {
+	if ctx.ForceExec() {
 		return false
 	}
 	return prog.IsSelf(filepath.Join(ctx.Home, "bin", name))

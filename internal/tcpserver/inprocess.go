@@ -29,7 +29,7 @@ func (s *server) inProcessMain() prog.Main {
 	if s.ctx.InProcess == nil {
 		return nil
 	}
-	if v, _ := s.ctx.Getenv("GOQMAIL_FORCE_EXEC"); v == "1" {
+	if s.ctx.ForceExec() {
 		return nil
 	}
 	main, ok := s.ctx.InProcess(filepath.Base(s.o.argv[0]))
