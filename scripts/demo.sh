@@ -47,16 +47,18 @@ setsid "$home/bin/tcpserver" -v -R -H -l localhost -u "$owner" -g "$group" \
 tcp_pid=$!
 
 stop() {
-	trap - INT TERM EXIT
+	trap - INT TERM EXIT PIPE
+	# Signal the daemons before printing anything: if our output was a
+	# pipe whose reader died with the same Ctrl-C, an echo kills us.
+	kill -TERM "$tcp_pid" "$send_pid" 2>/dev/null || true
 	echo
 	echo "Stopping qmail-smtpd (tcpserver) and qmail-send..."
-	kill -TERM "$tcp_pid" "$send_pid" 2>/dev/null || true
 	wait "$tcp_pid" 2>/dev/null || true
 	wait "$send_pid" 2>/dev/null || true
 	echo "Stopped. The mail is still in $home/alias/Maildir/new/."
 	exit 0
 }
-trap stop INT TERM EXIT
+trap stop INT TERM EXIT PIPE
 
 sleep 1
 cat <<MSG

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // fakeWorkerEnv makes this test binary, run as bin/qmail-queue --worker,
@@ -116,6 +117,12 @@ func TestWorkers(t *testing.T) {
 	}
 	if r, _ := send(t, p, nil, "K crash"); r.Text != "Zqq crashed (#4.3.0)" {
 		t.Errorf("worker killed: %v", r)
+	}
+	// A message handed over while the dead worker's socket is still
+	// being closed fails as "qq crashed" too (its client tries again);
+	// wait until the process is gone, at most 5 s.
+	for i := 0; i < 500 && syscall.Kill(pid1, 0) == nil; i++ {
+		time.Sleep(10 * time.Millisecond)
 	}
 	if r, pid := send(t, p, nil, "0 next"); !r.OK() || pid == pid1 {
 		t.Errorf("after the crash: %v from %d", r, pid)
