@@ -38,9 +38,8 @@ type Workers struct {
 	env    []string
 	stderr io.Writer
 
-	mu     sync.Mutex
-	w      *worker
-	closed bool
+	mu sync.Mutex
+	w  *worker
 }
 
 // worker is one running qmail-queue --worker.

@@ -77,7 +77,8 @@ func Main(ctx *prog.Context) int {
 	return Run(ctx.Home, msg, env, Options{})
 }
 
-// Options adjust a run for tests.
+// Options adjust a run: for tests, and for the worker (Worker), which
+// loads the ids once and numbers its messages' pid/ names.
 type Options struct {
 	Now func() time.Time
 	PID int

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"syscall"
 
+	"goqmail/internal/ids"
 	"goqmail/internal/prog"
 )
 
@@ -27,7 +28,18 @@ import (
 // setuid qmail-queue for every message. It ends, once the messages in
 // hand are queued, when the socket is closed; a request without exactly
 // three descriptors is refused (they are closed) and the worker goes on.
-func Worker(ctx *prog.Context) int { return worker(ctx, Options{}) }
+//
+// qmail's accounts are looked up once, at start (a one-shot qmail-queue
+// looks them up for its one message; the accounts are fixed at install
+// time, as qmail compiles them in); if that fails, each message tries
+// again and gets qmail-queue's exit code for it.
+func Worker(ctx *prog.Context) int {
+	opt := Options{}
+	if theIDs, err := ids.Load(ctx.Home); err == nil {
+		opt.IDs = theIDs
+	}
+	return worker(ctx, opt)
+}
 
 // worker is Worker with Run's options (for tests).
 func worker(ctx *prog.Context, opt Options) int {

@@ -188,6 +188,7 @@ func (c *Conn) dataCmd() (int, string, error) {
 		c.ctx.Warn("unable to start qmail-queue: %v", err)
 		return 451, "qqt failure (#4.3.0)", nil
 	}
+	qp := q.Pid()
 	c.reply(354, "go ahead")
 	q.WriteString(receivedLine(c.peer, c.helo, c.fakeHelo, c.protocol(), c.opt.now()))
 	st, err := readBody(c.in, q, c.cfg.databytes)
@@ -208,9 +209,7 @@ func (c *Conn) dataCmd() (int, string, error) {
 	}
 	res := q.Close(sender, rcpts)
 	if res.OK() {
-		// The pid is asked for afterwards: a qmail-queue worker
-		// (qq.Workers) is taken only once the message is in.
-		return 250, fmt.Sprintf("ok %d qp %d", c.opt.now().Unix(), q.Pid()), nil
+		return 250, fmt.Sprintf("ok %d qp %d", c.opt.now().Unix(), qp), nil
 	}
 	if res.Permanent() {
 		return 554, res.Text[1:], nil

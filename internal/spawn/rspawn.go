@@ -18,8 +18,7 @@ import (
 // forgets every remote host's timeout record (lock/tcpto), as qmail 1.03
 // does.
 //
-// When bin/qmail-remote is goqmail's own program (the same file as this
-// executable), qmail-rspawn runs it in-process, as a goroutine under its
+// When bin/qmail-remote is goqmail's own program (isOurs), qmail-rspawn runs it in-process, as a goroutine under its
 // own uid (qmailr, qmail-remote's uid too), with a connection cache
 // (smtpout.Pool): the next message to a destination reuses the
 // connection of the last one. The report bytes are those an exec'd

@@ -13,9 +13,9 @@ import (
 // its own (DESIGN.md, "Processes per role"). It does when the program is
 // goqmail's own qmail-smtpd, qmail-qmtpd or qmail-qmqpd — argv[0], looked
 // up in PATH, is this very executable (or a copy: prog.IsSelf) under one
-// of those names — so
-// nothing wraps it: rblsmtpd, a shell, a filter or another MTA's binary
-// named first is exec'd per connection as ucspi-tcp does. So is ours
+// of those names — so nothing wraps it: rblsmtpd, a shell, a filter or
+// another MTA's binary named first is exec'd per connection as ucspi-tcp
+// does. So is ours
 // when the environment holds GOQMAIL_FORCE_EXEC=1 (for tests that run
 // both ways and compare).
 //
@@ -63,9 +63,7 @@ func (s *server) runHere(c *net.TCPConn, env []string, tid int, rip string, ci *
 			Stdin:  c,
 			Stdout: c,
 			Stderr: s.ctx.Stderr,
-		}
-		if s.queue != nil {
-			ctx.Queue = s.queue
+			Queue:  s.queue,
 		}
 		return s.here(ctx)
 	}()
