@@ -74,8 +74,12 @@ func (ch *channel) schedule(m *message) {
 // resort restores heap order after retry times changed (ALRM).
 func (ch *channel) resort() { heap.Init(&ch.waiting) }
 
+// nextDue is when the channel's next pass is due. A channel with every
+// slot taken has nothing due before a report frees one, and the report
+// wakes the loop: reporting the head's past retry time instead had the
+// loop spin at full CPU whenever the channel was at its concurrency limit.
 func (ch *channel) nextDue() (time.Time, bool) {
-	if ch.limit == 0 || len(ch.waiting.m) == 0 {
+	if ch.limit == 0 || ch.used >= ch.limit || len(ch.waiting.m) == 0 {
 		return time.Time{}, false
 	}
 	return ch.waiting.m[0].chans[ch.idx].retry, true
@@ -348,8 +352,10 @@ func (s *sender) messageMaybeDone(m *message) {
 }
 
 // finishMessages bounces and removes messages with no recipients left.
+// Their mess files go to qmail-clean in one pipelined batch.
 func (s *sender) finishMessages(now time.Time) {
 	keep := s.finishing[:0]
+	var foop []string
 	for _, n := range s.finishing {
 		m := s.msgs[n]
 		if m == nil {
@@ -362,12 +368,18 @@ func (s *sender) finishMessages(now time.Time) {
 		if !s.finish(m) {
 			m.finishAt = now.Add(retryTrouble)
 			keep = append(keep, n)
+			continue
 		}
+		foop = append(foop, "foop/"+itoa(n))
 	}
 	s.finishing = keep
+	// As in qmail, a mess file qmail-clean could not remove is left to
+	// the sweep of stray files (sweepMess).
+	s.cleanRequests(foop)
 }
 
-// finish injects the bounce, logs the end and removes the files.
+// finish injects the bounce, logs the end and removes info/S/N; the
+// caller has qmail-clean remove the message itself.
 func (s *sender) finish(m *message) bool {
 	if !s.injectBounce(m) {
 		return false
@@ -378,7 +390,6 @@ func (s *sender) finish(m *message) bool {
 		return false
 	}
 	delete(s.msgs, m.num)
-	s.cleanRequest("foop/" + itoa(m.num))
 	return true
 }
 

@@ -93,7 +93,10 @@ type sender struct {
 	// todoTriggered: the trigger was pulled since todo/ was last read, so
 	// todo/ must be read again once todoPending is done.
 	todoTriggered bool
-	mutex         *os.File // lock/sendmutex, flocked while qmail-send runs
+	todoBusy      bool               // a batch of todo/ is being prepared
+	todoDone      chan preparedBatch // where that batch arrives
+	hupPending    bool               // HUP came while a batch was in flight
+	mutex         *os.File           // lock/sendmutex, flocked while qmail-send runs
 
 	delnum   int
 	exitasap bool
@@ -241,6 +244,7 @@ func (s *sender) run() int {
 	defer s.mutex.Close()
 	s.trigger = make(chan struct{}, 1)
 	s.reports = make(chan report, 64)
+	s.todoDone = make(chan preparedBatch, 1)
 	if s.sig == nil {
 		s.sig = make(chan os.Signal, 4)
 		// SIGPIPE too, as qmail-send ignores it: qmail-lspawn's commands
@@ -272,7 +276,7 @@ func (s *sender) run() int {
 			return s.shutdown()
 		}
 		now = s.now()
-		if !now.Before(s.todoAt) {
+		if !s.todoBusy && !now.Before(s.todoAt) {
 			s.todoAt = now.Add(sleepTodo)
 			s.scanTodo()
 		}
@@ -300,9 +304,29 @@ func (s *sender) run() int {
 			s.todoTriggered = true
 		case r := <-s.reports:
 			s.handleReport(r)
+		case b := <-s.todoDone:
+			s.todoFinished(b)
 		case sg := <-s.sig:
 			s.handleSignal(sg)
 		case <-timer.C:
+		}
+		s.drainReports()
+	}
+}
+
+// drainReports handles every delivery report already waiting before the
+// loop goes back to todo/. A loop that took one report per pass, after a
+// whole batch of todo files, let a busy todo/ starve the deliveries: under
+// a steady stream of new mail, finished deliveries sat unreported and no
+// new ones started (issue 8). qmail 1.03 likewise serves every ready
+// descriptor in each pass of its select loop.
+func (s *sender) drainReports() {
+	for i := 0; i < 4*spawnproto.Limit; i++ {
+		select {
+		case r := <-s.reports:
+			s.handleReport(r)
+		default:
+			return
 		}
 	}
 }
@@ -328,9 +352,17 @@ func (s *sender) handleSignal(sg os.Signal) {
 			s.ch[c].resort()
 		}
 	case syscall.SIGHUP:
-		if err := s.readLocals(); err != nil {
-			s.logf("alert: unable to reread controls: %s\n", oneLine(err.Error()))
+		if s.todoBusy {
+			s.hupPending = true // the batch in flight reads the rewriter
+			return
 		}
+		s.reloadLocals()
+	}
+}
+
+func (s *sender) reloadLocals() {
+	if err := s.readLocals(); err != nil {
+		s.logf("alert: unable to reread controls: %s\n", oneLine(err.Error()))
 	}
 }
 
@@ -369,11 +401,17 @@ func (s *sender) readReports(c int) {
 	}
 }
 
+// outstanding counts what qmail-send must wait for before it exits: the
+// deliveries in progress and a todo batch being prepared.
 func (s *sender) outstanding() int {
 	if s.lostConn {
 		return 0
 	}
-	return s.ch[0].used + s.ch[1].used
+	n := s.ch[0].used + s.ch[1].used
+	if s.todoBusy {
+		n++
+	}
+	return n
 }
 
 // shutdown records each waiting channel file's retry time in its mtime,
@@ -418,6 +456,9 @@ func (s *sender) rel(p string) string {
 // nextWake is the earliest time something scheduled is due.
 func (s *sender) nextWake(now time.Time) time.Time {
 	wake := s.todoAt
+	if s.todoBusy {
+		wake = now.Add(86400 * time.Second) // todoDone wakes the loop
+	}
 	if s.cleanupAt.Before(wake) {
 		wake = s.cleanupAt
 	}

@@ -14,6 +14,7 @@ import (
 
 	"goqmail/internal/addr"
 	"goqmail/internal/queuefs"
+	"goqmail/internal/rewrite"
 )
 
 // message is one queued message that has been preprocessed.
@@ -27,15 +28,22 @@ type message struct {
 
 func (m *message) done() bool { return m.chans[0] == nil && m.chans[1] == nil }
 
-// todoBatch bounds how many todo files one turn of the main loop
-// preprocesses, so that a backlog never keeps deliveries from starting and
-// reports from being read (qmail 1.03 did one file per turn, which starved
-// preprocessing instead).
+// todoBatch bounds how many todo files one batch preprocesses, so that
+// a batch is soon done and its messages start their deliveries while the
+// next batch is prepared.
 const todoBatch = 32
 
-// scanTodo preprocesses the messages in todo/ (spec §1.3), at most
-// todoBatch of them per call; while some remain, todo/ stays due.
+// scanTodo starts preprocessing the messages in todo/ (spec §1.3), at most
+// todoBatch of them at a time, in the background: the main loop goes on
+// starting deliveries and reading their reports while the batch's files
+// are written and fsynced, and takes the batch in (todoDone) when it is on
+// disk. Done in the loop itself, a steady stream of new mail kept the loop
+// waiting on fsyncs and the deliveries starved (issue 8). At most one batch
+// is in flight; while it is, todo/ is not read again.
 func (s *sender) scanTodo() {
+	if s.todoBusy {
+		return
+	}
 	if len(s.todoPending) == 0 {
 		s.todoTriggered = false
 		entries, err := os.ReadDir(s.q.Path("todo"))
@@ -59,19 +67,38 @@ func (s *sender) scanTodo() {
 		}
 		batch = append(batch, n)
 	}
-	s.processTodos(batch)
-	// More left from this reading of todo/, or a trigger came while it was
-	// being worked through (its message may not be in it): go on at once.
+	if len(batch) == 0 {
+		return
+	}
+	s.todoBusy = true
+	rw, now := s.rw, s.now()
+	go func() { s.todoDone <- s.prepareBatch(batch, rw, now) }()
+}
+
+// todoFinished takes in a batch that scanTodo started. More left from this
+// reading of todo/, or a trigger that came while the batch was being
+// prepared (its message may not be in it): todo/ is due again at once.
+func (s *sender) todoFinished(b preparedBatch) {
+	s.todoBusy = false
+	s.integrate(b)
 	if (len(s.todoPending) > 0 || s.todoTriggered) && !s.exitasap {
 		s.todoAt = s.now()
 	}
+	if s.hupPending {
+		s.hupPending = false
+		s.reloadLocals()
+	}
 }
 
-// processTodo turns todo/N into info/S/N and local/remote files.
+// processTodo turns todo/N into info/S/N and local/remote files, waiting
+// for them.
 func (s *sender) processTodo(n uint64) { s.processTodos([]uint64{n}) }
 
+// processTodos preprocesses a batch and takes it in, waiting for both.
+func (s *sender) processTodos(ns []uint64) { s.integrate(s.prepareBatch(ns, s.rw, s.now())) }
+
 // prepared is one todo message whose info and local/remote files are
-// written and fsynced, waiting for its folders' fsync.
+// written and fsynced.
 type prepared struct {
 	n    uint64
 	m    *message
@@ -80,31 +107,67 @@ type prepared struct {
 	ok   bool     // files written: go on with it
 }
 
-// processTodos turns a batch of todo/N into info/S/N and local/remote
-// files, as qmail-send does one by one, with the same files, fsyncs, log
-// lines and order. The files of the batch's messages are written and
-// fsynced in parallel goroutines, and each folder that got new names is
-// fsynced once for the batch instead of once per message: the fsyncs
-// were qmail-send's whole cost per message and, done one after another,
-// capped how many messages a second the queue could take in (issue 8).
-// A message is scheduled, and its todo file handed to qmail-clean, only
-// after its files and their folders are on disk, as before; the log
-// lines of each message come out together, in todo order.
-func (s *sender) processTodos(ns []uint64) {
-	preps := make([]prepared, len(ns))
-	now := s.now()
+// preparedBatch is a batch of todo messages with their files and folders
+// fsynced; dirFailed names the folders whose fsync failed.
+type preparedBatch struct {
+	preps     []prepared
+	dirFailed map[string]bool
+}
+
+// prepareBatch turns a batch of todo/N into info/S/N and local/remote
+// files, as qmail-send does one by one, with the same files and fsyncs.
+// The messages' files are written and fsynced in parallel goroutines, and
+// each folder that got new names is fsynced once for the batch instead of
+// once per message: done one after another, the fsyncs were qmail-send's
+// whole cost per message and capped how many messages a second the queue
+// could take in (issue 8). It touches only the batch's own files and
+// read-only state (rw is not reloaded while a batch is in flight), so it
+// runs beside the main loop.
+func (s *sender) prepareBatch(ns []uint64, rw *rewrite.Rewriter, now time.Time) preparedBatch {
+	b := preparedBatch{preps: make([]prepared, len(ns)), dirFailed: map[string]bool{}}
 	var wg sync.WaitGroup
 	for i, n := range ns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			preps[i] = s.prepareTodo(n, now)
+			b.preps[i] = s.prepareTodo(n, rw, now)
 		}()
 	}
 	wg.Wait()
-	synced := map[string]bool{}
-	for i := range preps {
-		p := &preps[i]
+	dirs := map[string]bool{}
+	for _, p := range b.preps {
+		if p.ok {
+			for _, d := range p.dirs {
+				dirs[d] = true
+			}
+		}
+	}
+	var mu sync.Mutex
+	for d := range dirs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if queuefs.SyncDir(d) != nil {
+				mu.Lock()
+				b.dirFailed[d] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return b
+}
+
+// integrate takes a prepared batch into the schedule in todo order: each
+// message's log lines come out together, and a message is scheduled, and
+// its todo file handed to qmail-clean, only once its files and their
+// folders are on disk. The clean requests of the batch go to qmail-clean
+// together and their answers are read after, one pipe round trip for the
+// batch instead of one per message.
+func (s *sender) integrate(b preparedBatch) {
+	var ready []*prepared
+	for i := range b.preps {
+		p := &b.preps[i]
 		for _, l := range p.logs {
 			s.logf("%s", l)
 		}
@@ -112,16 +175,23 @@ func (s *sender) processTodos(ns []uint64) {
 			continue
 		}
 		for _, d := range p.dirs {
-			if _, done := synced[d]; !done {
-				synced[d] = queuefs.SyncDir(d) == nil
-			}
-			if !synced[d] {
+			if b.dirFailed[d] {
 				s.logf("warning: trouble fsyncing %s; will try again later\n", s.rel(d))
 				p.ok = false
 				break
 			}
 		}
-		if !p.ok || !s.cleanRequest("todo/"+strconv.FormatUint(p.n, 10)) {
+		if p.ok {
+			ready = append(ready, p)
+		}
+	}
+	reqs := make([]string, len(ready))
+	for i, p := range ready {
+		reqs[i] = "todo/" + strconv.FormatUint(p.n, 10)
+	}
+	cleaned := s.cleanRequests(reqs)
+	for i, p := range ready {
+		if !cleaned[i] {
 			continue
 		}
 		m := p.m
@@ -139,7 +209,7 @@ func (s *sender) processTodos(ns []uint64) {
 // todo/N. It runs in a goroutine of its own: it touches only message
 // N's files and read-only state (the rewriter), and returns its log
 // lines instead of writing them.
-func (s *sender) prepareTodo(n uint64, now time.Time) (p prepared) {
+func (s *sender) prepareTodo(n uint64, rw *rewrite.Rewriter, now time.Time) (p prepared) {
 	p.n = n
 	logf := func(format string, a ...any) { p.logs = append(p.logs, fmt.Sprintf(format, a...)) }
 	todo := s.q.Todo(n)
@@ -179,7 +249,7 @@ func (s *sender) prepareTodo(n uint64, now time.Time) (p prepared) {
 
 	var bufs [2][]byte
 	for _, r := range env.Recipients {
-		a, local := s.rw.Rewrite(r)
+		a, local := rw.Rewrite(r)
 		c := 1
 		if local {
 			c = 0
@@ -246,24 +316,37 @@ func writeSynced(p string, data []byte) error {
 }
 
 // cleanRequest asks qmail-clean to remove files; false if it could not.
-func (s *sender) cleanRequest(req string) bool {
-	if s.lostConn {
-		return false
+func (s *sender) cleanRequest(req string) bool { return s.cleanRequests([]string{req})[0] }
+
+// cleanRequests sends qmail-clean several requests and then reads its
+// answers, which it gives one per request, in order; each is true if the
+// files are gone. A batch fits in the pipe's buffer both ways.
+func (s *sender) cleanRequests(reqs []string) []bool {
+	ok := make([]bool, len(reqs))
+	if s.lostConn || len(reqs) == 0 {
+		return ok
 	}
-	if _, err := s.clean.w.Write([]byte(req + "\x00")); err != nil {
+	var buf []byte
+	for _, r := range reqs {
+		buf = append(append(buf, r...), 0)
+	}
+	if _, err := s.clean.w.Write(buf); err != nil {
 		s.lostClean()
-		return false
+		return ok
 	}
-	b, err := s.clean.r.ReadByte()
-	if err != nil {
-		s.lostClean()
-		return false
+	for i, req := range reqs {
+		b, err := s.clean.r.ReadByte()
+		if err != nil {
+			s.lostClean()
+			return ok
+		}
+		if b != '+' {
+			s.logf("warning: qmail-clean unable to clean up %s\n", req)
+			continue
+		}
+		ok[i] = true
 	}
-	if b != '+' {
-		s.logf("warning: qmail-clean unable to clean up %s\n", req)
-		return false
-	}
-	return true
+	return ok
 }
 
 func (s *sender) lostClean() {
