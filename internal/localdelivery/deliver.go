@@ -36,7 +36,7 @@ func (d *delivery) mbox(path string) *exit {
 // maildir delivers the message into the Maildir at path. The texts are
 // qmail's, which do not name the cause.
 func (d *delivery) maildir(path string) *exit {
-	_, err := maildir.Deliver(d.path(path), []byte(d.lines.rp+d.lines.dt), d.message())
+	_, err := maildir.DeliverGroup(d.dirs, d.path(path), []byte(d.lines.rp+d.lines.dt), d.message())
 	switch {
 	case err == nil:
 		return nil

@@ -39,6 +39,7 @@ import (
 	"strings"
 	"time"
 
+	"goqmail/internal/durable"
 	"goqmail/internal/prog"
 )
 
@@ -66,6 +67,7 @@ type delivery struct {
 	user, home, local, dash, ext, domain, sender, fallback string
 
 	msg         *os.File // the message, seekable (fd 0)
+	dirs        *durable.Group
 	lines       lines
 	newsender   string
 	defaultPart string
@@ -80,8 +82,14 @@ type delivery struct {
 // Run is qmail-local with ctx: its arguments, environment, standard
 // streams (the message on Stdin, which must be an *os.File for pread)
 // and exit code. It assumes it already runs as the recipient.
-func Run(ctx *prog.Context) int {
-	d := &delivery{ctx: ctx, out: ctx.Stdout, doit: true}
+func Run(ctx *prog.Context) int { return RunDirs(ctx, nil) }
+
+// RunDirs is Run for a long-lived caller that delivers many messages at
+// once as the same user (qmail-lspawn in-process): their Maildirs' new/
+// fsyncs are shared through dirs (maildir.DeliverGroup). Run is
+// RunDirs(ctx, nil), one fsync per delivery, as the exec'd qmail-local.
+func RunDirs(ctx *prog.Context, dirs *durable.Group) int {
+	d := &delivery{ctx: ctx, out: ctx.Stdout, doit: true, dirs: dirs}
 	args, ok := d.options(ctx.Args[1:])
 	if !ok || len(args) != 8 || !strings.HasPrefix(args[1], "/") {
 		return ctx.Usage(usageText)

@@ -87,6 +87,26 @@ func Deliver(dir string, prefix []byte, msg io.Reader) (string, error) {
 	return deliver(osFS{}, dir, prefix, msg)
 }
 
+// DeliverGroup is Deliver with the fsync of new/ shared with the
+// deliveries into the same Maildir that run at the same time (see
+// durable.Group): a process delivering many messages at once to one
+// mailbox fsyncs its new/ once per round instead of once per message.
+// A nil group is Deliver.
+func DeliverGroup(g *durable.Group, dir string, prefix []byte, msg io.Reader) (string, error) {
+	if g == nil {
+		return Deliver(dir, prefix, msg)
+	}
+	return deliver(groupFS{g: g}, dir, prefix, msg)
+}
+
+// groupFS is osFS with folder fsyncs coalesced by a durable.Group.
+type groupFS struct {
+	osFS
+	g *durable.Group
+}
+
+func (f groupFS) SyncDir(p string) error { return f.g.SyncDir(p) }
+
 // createTries bounds the attempts at an unused name; a collision needs
 // the same microsecond, pid and 64 random bits, so a second try is
 // already paranoia.

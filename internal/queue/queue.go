@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"goqmail/internal/datefmt"
+	"goqmail/internal/durable"
 	"goqmail/internal/ids"
 	"goqmail/internal/prog"
 	"goqmail/internal/queuefs"
@@ -91,6 +92,9 @@ type Options struct {
 	// process differ (a worker queues many in the same second): the
 	// names tried are PID.TIME.K for K from 9×Slot+1 to 9×Slot+9.
 	Slot int
+	// Dirs coalesces the folder fsyncs of messages queued at the same
+	// time (the worker's); nil fsyncs the folders for this message alone.
+	Dirs *durable.Group
 }
 
 // Run queues the message read from msg with the envelope read from env.
@@ -119,7 +123,7 @@ func Run(home string, msg, env io.Reader, opt Options) int {
 			return ExitHome
 		}
 	}
-	j := &job{q: q, now: opt.Now(), pid: opt.PID, uid: uid, ids: theIDs, k0: 9 * opt.Slot}
+	j := &job{q: q, now: opt.Now(), pid: opt.PID, uid: uid, ids: theIDs, k0: 9 * opt.Slot, dirs: opt.Dirs}
 	// The alarm: a hung injector must not keep files open forever.
 	var timedOut atomic.Bool
 	t := time.AfterFunc(lifetime, func() {
@@ -154,6 +158,7 @@ type job struct {
 	mess string // path of mess/S/N once linked
 	intd string // path of intd/N once created
 	k0   int    // pid/ file names use K from k0+1 (Options.Slot)
+	dirs *durable.Group
 }
 
 // cleanup removes a partly written message (qmail does this on read and
@@ -223,7 +228,7 @@ func (j *job) run(msgIn, envIn io.Reader) int {
 		j.cleanup()
 		return ExitWrite
 	}
-	if err := queuefs.SyncDir(j.q.Path("mess", strconv.FormatUint(j.num%queuefs.Split, 10))); err != nil {
+	if err := j.dirs.SyncDir(j.q.Path("mess", strconv.FormatUint(j.num%queuefs.Split, 10))); err != nil {
 		j.cleanup()
 		return ExitWrite
 	}
@@ -256,7 +261,7 @@ func (j *job) run(msgIn, envIn io.Reader) int {
 	if err := os.Link(intd, j.q.Todo(j.num)); err != nil {
 		return ExitTodo
 	}
-	if err := queuefs.SyncDir(j.q.Path("todo")); err != nil {
+	if err := j.dirs.SyncDir(j.q.Path("todo")); err != nil {
 		// The link exists; only its durability is in doubt. qmail-send
 		// will deliver it; tell the caller to retry rather than lose it.
 		return ExitTodo

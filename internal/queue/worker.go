@@ -6,6 +6,7 @@ import (
 	"sync"
 	"syscall"
 
+	"goqmail/internal/durable"
 	"goqmail/internal/ids"
 	"goqmail/internal/prog"
 )
@@ -43,6 +44,8 @@ func Worker(ctx *prog.Context) int {
 
 // worker is Worker with Run's options (for tests).
 func worker(ctx *prog.Context, opt Options) int {
+	// Messages committed at the same time share their folders' fsyncs.
+	opt.Dirs = &durable.Group{}
 	f := ctx.File(0)
 	if f == nil {
 		return ExitRead

@@ -6,9 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"goqmail/internal/addr"
+	"goqmail/internal/durable"
 	"goqmail/internal/prog"
 	"goqmail/internal/spawnproto"
 	"goqmail/internal/userdb"
@@ -48,6 +50,26 @@ type lspawn struct {
 	here   bool // run qmail-local's work in-process (lspawn_here.go)
 	herePw bool // and qmail-getpw's
 	passwd userdb.PasswdCache
+	// dirs shares the Maildir new/ fsyncs of in-process deliveries, one
+	// durable.Group per uid, so that a round of fsyncs is only ever run
+	// by a thread of the user whose deliveries it serves.
+	dirsMu sync.Mutex
+	dirs   map[int]*durable.Group
+}
+
+// dirGroup is the durable.Group of uid's in-process deliveries.
+func (l *lspawn) dirGroup(uid int) *durable.Group {
+	l.dirsMu.Lock()
+	defer l.dirsMu.Unlock()
+	if l.dirs == nil {
+		l.dirs = map[int]*durable.Group{}
+	}
+	g := l.dirs[uid]
+	if g == nil {
+		g = &durable.Group{}
+		l.dirs[uid] = g
+	}
+	return g
 }
 
 func z(text string) spawnproto.Report { return spawnproto.Report{Status: 'Z', Text: text} }

@@ -43,13 +43,14 @@ func (l *lspawn) deliverHere(uid, gid int, args []string, msg *os.File) spawnpro
 		return z("This install runs without root and can deliver only as its owner. (#4.3.0)\n")
 	}
 	var rep spawnproto.Report
+	dirs := l.dirGroup(uid)
 	switch asUser(uid, gid, func() {
 		var out bytes.Buffer
 		ctx := &prog.Context{
 			Args: append([]string{"qmail-local"}, args...), Env: l.e.ctx.Env, Home: l.e.ctx.Home,
 			Stdin: msg, Stdout: &out, Stderr: &out,
 		}
-		code := localdelivery.Run(ctx)
+		code := localdelivery.RunDirs(ctx, dirs)
 		rep = localReport(code, cutReport(out.Bytes()))
 	}) {
 	case threadOK:
