@@ -22,7 +22,13 @@ func (m *maker) make(n node) error {
 	uid, gid := uidOf(n.owner, m.id), gidOf(n.group, m.id)
 	switch n.kind {
 	case kDir:
-		return m.fs.makeDir(n.path, uid, gid, n.mode)
+		if err := m.fs.makeDir(n.path, uid, gid, n.mode); err != nil {
+			return err
+		}
+		if n.spread {
+			m.fs.spreadSubdirs(n.path)
+		}
+		return nil
 	case kFile:
 		if n.keep {
 			if _, err := m.fs.root.Lstat(n.path); err == nil {

@@ -52,6 +52,7 @@ type node struct {
 	target  string // kLink: where the link points
 	content string // kFile: what install writes
 	keep    bool   // kFile: written only when missing (the admin's data)
+	spread  bool   // kDir: its subfolders go to block groups apart (spread)
 }
 
 // params are what the layout depends on.
@@ -106,6 +107,13 @@ func dir(path string, owner role, mode uint32) node {
 	return node{path: path, kind: kDir, owner: owner, mode: mode}
 }
 
+// spread marks a folder whose subfolders ext4 should place apart
+// (fsys.spreadSubdirs): the queue and its hashed folders.
+func spread(n node) node {
+	n.spread = true
+	return n
+}
+
 // layout lists every path of an install in the order install makes them
 // (a folder before what it holds).
 func layout(p params) []node {
@@ -113,7 +121,7 @@ func layout(p params) []node {
 		dir("", roleRoot, 0o755),
 		dir("bin", roleRoot, 0o755),
 		dir("control", roleRoot, 0o755),
-		dir("queue", roleQmailq, 0o750),
+		spread(dir("queue", roleQmailq, 0o750)),
 		dir("alias", roleAlias, 0o2755),
 		dir("boot", roleRoot, 0o755),
 		dir("doc", roleRoot, 0o755),
@@ -123,10 +131,10 @@ func layout(p params) []node {
 		dir("queue/intd", roleQmailq, 0o700),
 		dir("queue/todo", roleQmailq, 0o750),
 		dir("queue/bounce", roleQmails, 0o700),
-		dir("queue/mess", roleQmailq, 0o750),
-		dir("queue/info", roleQmails, 0o700),
-		dir("queue/local", roleQmails, 0o700),
-		dir("queue/remote", roleQmails, 0o700),
+		spread(dir("queue/mess", roleQmailq, 0o750)),
+		spread(dir("queue/info", roleQmails, 0o700)),
+		spread(dir("queue/local", roleQmails, 0o700)),
+		spread(dir("queue/remote", roleQmails, 0o700)),
 		dir("queue/lock", roleQmailq, 0o750),
 	}
 	for i := 0; i < split; i++ {
