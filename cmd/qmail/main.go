@@ -32,8 +32,15 @@ func init() {
 	runtime.LockOSThread()
 }
 
+// main runs the program in a goroutine of its own and only waits for
+// it: the main goroutine is locked to the main thread (init), and a
+// program whose loop ran there would pay a thread hand-off every time it
+// blocked and woke (qmail-send's loop, tcpserver's accepts; perf showed
+// runtime.startlockedm and stoplockedm among tcpserver's costs on W1).
 func main() {
-	os.Exit(run())
+	code := make(chan int, 1)
+	go func() { code <- run() }()
+	os.Exit(<-code)
 }
 
 func run() int {
