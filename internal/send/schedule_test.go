@@ -35,3 +35,24 @@ func TestRetrySchedule(t *testing.T) {
 		}
 	}
 }
+
+// TestNextDueFullChannel: a channel whose slots are all taken has nothing
+// due, however overdue its waiting messages are (a report frees a slot
+// and wakes the loop); with a slot free the head's retry time is due.
+// Reporting the head as due while full made the loop spin at full CPU.
+func TestNextDueFullChannel(t *testing.T) {
+	ch := newChannel(0, 2, nil, nil)
+	past := time.Now().Add(-time.Hour)
+	ch.schedule(&message{num: 1, chans: [2]*msgChan{{retry: past}}})
+	if due, ok := ch.nextDue(); !ok || !due.Equal(past) {
+		t.Fatalf("free channel: nextDue = %v, %v; want %v", due, ok, past)
+	}
+	ch.used = 2
+	if due, ok := ch.nextDue(); ok {
+		t.Fatalf("full channel: nextDue = %v, want nothing due", due)
+	}
+	ch.used = 1
+	if _, ok := ch.nextDue(); !ok {
+		t.Fatal("a freed slot: the waiting message is not due")
+	}
+}
