@@ -669,15 +669,15 @@ func findQueue(t *testing.T, tcpPid int) proc {
 }
 
 // openMess returns the mess file process pid is writing, and its size.
-// qmail-queue opened it as pid/PID.TIME.K and linked it to mess/S/N, N
-// its inode, before removing the pid/ name, so /proc shows the removed
-// name; the inode gives the mess path.
+// qmail-queue made it unnamed in a mess/ folder, or as pid/PID.TIME.K
+// (the fallback), and named it mess/S/N, N its inode, so /proc shows a
+// name that is gone; the inode gives the mess path.
 func openMess(pid int, q string) (string, int64) {
 	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	for _, fd := range fds {
 		fdPath := fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())
 		p, err := os.Readlink(fdPath)
-		if err != nil || !strings.HasPrefix(p, filepath.Join(q, "pid")+"/") {
+		if err != nil || !(strings.HasPrefix(p, filepath.Join(q, "pid")+"/") || strings.HasPrefix(p, filepath.Join(q, "mess")+"/")) {
 			continue
 		}
 		fi, err := os.Stat(fdPath)

@@ -8,6 +8,10 @@
 //  2. linked to mess/N%23/N, the pid name removed;
 //  3. the Received line and the message written and fsynced;
 //  4. intd/N written with u, p, F and T records and fsynced;
+//
+// (goqmail makes the two files unnamed in a mess/ folder and names them
+// mess/S/N and, once written, intd/N, with no pid/ name: the inodes then
+// come from many block groups instead of two; create.go says why.)
 //  5. intd/N linked to todo/N: the commit point; todo/ is fsynced;
 //  6. a byte written to lock/trigger to wake qmail-send.
 //
@@ -157,8 +161,10 @@ type job struct {
 	num  uint64
 	mess string // path of mess/S/N once linked
 	intd string // path of intd/N once created
-	k0   int    // pid/ file names use K from k0+1 (Options.Slot)
-	dirs *durable.Group
+	// unnamed: the message file was made unnamed and then named (create.go)
+	unnamed bool
+	k0      int // pid/ file names use K from k0+1 (Options.Slot)
+	dirs    *durable.Group
 }
 
 // cleanup removes a partly written message (qmail does this on read and
@@ -175,43 +181,12 @@ func (j *job) cleanup() {
 }
 
 func (j *job) run(msgIn, envIn io.Reader) int {
-	// 1. pid file; its inode numbers the message.
-	var pf *os.File
-	var pidPath string
-	for k := j.k0 + 1; k <= j.k0+9 && pf == nil; k++ {
-		pidPath = j.q.Path("pid", fmt.Sprintf("%d.%d.%d", j.pid, j.now.Unix(), k))
-		f, err := os.OpenFile(pidPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil {
-			pf = f
-		}
-	}
-	if pf == nil {
-		return ExitPid
+	// 1 and 2. The message file, named mess/S/N (create.go).
+	pf, code := j.newMess()
+	if code != ExitOK {
+		return code
 	}
 	defer pf.Close()
-	fi, err := pf.Stat()
-	if err != nil {
-		os.Remove(pidPath)
-		return ExitPid
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		os.Remove(pidPath)
-		return ExitBug
-	}
-	j.num = st.Ino
-	pf.Chmod(0o644)
-
-	// 2. link to mess/S/N, drop the pid name.
-	mess := j.q.Mess(j.num)
-	if err := os.Link(pidPath, mess); err != nil {
-		os.Remove(pidPath)
-		return ExitMess
-	}
-	j.mess = mess
-	if err := os.Remove(pidPath); err != nil {
-		return ExitPid
-	}
 
 	// 3. Received line and message, fsynced with the folder.
 	w := bufio.NewWriterSize(pf, 64<<10)
@@ -233,32 +208,13 @@ func (j *job) run(msgIn, envIn io.Reader) int {
 		return ExitWrite
 	}
 
-	// 4. intd/N with the envelope.
-	intd := j.q.Intd(j.num)
-	f, err := os.OpenFile(intd, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return ExitIntd
-	}
-	defer f.Close()
-	j.intd = intd
-	f.Chmod(0o644)
-	iw := bufio.NewWriter(f)
-	fmt.Fprintf(iw, "u%d\x00p%d\x00", j.uid, j.pid)
-	if code := copyEnvelope(iw, envIn); code != ExitOK {
-		j.cleanup()
+	// 4. intd/N with the envelope, fsynced.
+	if code := j.newIntd(envIn); code != ExitOK {
 		return code
-	}
-	if err := iw.Flush(); err != nil {
-		j.cleanup()
-		return ExitWrite
-	}
-	if err := f.Sync(); err != nil {
-		j.cleanup()
-		return ExitWrite
 	}
 
 	// 5. The commit point.
-	if err := os.Link(intd, j.q.Todo(j.num)); err != nil {
+	if err := os.Link(j.intd, j.q.Todo(j.num)); err != nil {
 		return ExitTodo
 	}
 	if err := j.dirs.SyncDir(j.q.Path("todo")); err != nil {
