@@ -333,13 +333,7 @@ func (s *sender) maybeEndPass(c int, m *message) {
 		ch.schedule(m)
 		return
 	}
-	p := s.q.Chan(c == 1, m.num)
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.logf("warning: unable to unlink %s; will try again later\n", s.rel(p))
-		mc.retry = s.now().Add(retryTrouble)
-		ch.schedule(m)
-		return
-	}
+	s.retire(s.q.Chan(c == 1, m.num), 0)
 	m.chans[c] = nil
 	s.messageMaybeDone(m)
 }
@@ -352,10 +346,8 @@ func (s *sender) messageMaybeDone(m *message) {
 }
 
 // finishMessages bounces and removes messages with no recipients left.
-// Their mess files go to qmail-clean in one pipelined batch.
 func (s *sender) finishMessages(now time.Time) {
 	keep := s.finishing[:0]
-	var foop []string
 	for _, n := range s.finishing {
 		m := s.msgs[n]
 		if m == nil {
@@ -368,28 +360,21 @@ func (s *sender) finishMessages(now time.Time) {
 		if !s.finish(m) {
 			m.finishAt = now.Add(retryTrouble)
 			keep = append(keep, n)
-			continue
 		}
-		foop = append(foop, "foop/"+itoa(n))
 	}
 	s.finishing = keep
-	// As in qmail, a mess file qmail-clean could not remove is left to
-	// the sweep of stray files (sweepMess).
-	s.cleanRequests(foop)
 }
 
-// finish injects the bounce, logs the end and removes info/S/N; the
-// caller has qmail-clean remove the message itself.
+// finish injects the bounce and logs the end; info/S/N and then the mess
+// file are removed by the retirer, in order behind the message's channel
+// files.
 func (s *sender) finish(m *message) bool {
 	if !s.injectBounce(m) {
 		return false
 	}
 	s.logf("end msg %d\n", m.num)
-	if err := os.Remove(s.q.Info(m.num)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.logf("warning: unable to unlink %s; will try again later\n", s.rel(s.q.Info(m.num)))
-		return false
-	}
 	delete(s.msgs, m.num)
+	s.retire(s.q.Info(m.num), m.num)
 	return true
 }
 

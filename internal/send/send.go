@@ -27,6 +27,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -102,6 +104,12 @@ type sender struct {
 	exitasap bool
 	lostConn bool
 
+	ret          *retirer   // removes finished work's files (retire.go)
+	cleanMu      sync.Mutex // one batch on the qmail-clean pipe at a time
+	cleanLost    atomic.Bool
+	cleanAlerted bool
+	logMu        sync.Mutex
+
 	todoAt    time.Time // next forced todo/ scan
 	cleanupAt time.Time // next stray-mess sweep
 	trigger   chan struct{}
@@ -116,8 +124,11 @@ type report struct {
 	lost bool
 }
 
+// logf writes one log line; the retirer logs too.
 func (s *sender) logf(format string, a ...any) {
+	s.logMu.Lock()
 	fmt.Fprintf(s.log, format, a...)
+	s.logMu.Unlock()
 }
 
 func newSender(ctx *prog.Context) (*sender, int) {
@@ -245,6 +256,8 @@ func (s *sender) run() int {
 	s.trigger = make(chan struct{}, 1)
 	s.reports = make(chan report, 64)
 	s.todoDone = make(chan preparedBatch, 1)
+	s.startRetirer()
+	defer s.stopRetirer()
 	if s.sig == nil {
 		s.sig = make(chan os.Signal, 4)
 		// SIGPIPE too, as qmail-send ignores it: qmail-lspawn's commands
@@ -272,6 +285,9 @@ func (s *sender) run() int {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		if s.ret != nil && s.ret.cleanGone.Load() {
+			s.lostClean()
+		}
 		if s.exitasap && s.outstanding() == 0 {
 			return s.shutdown()
 		}
@@ -417,6 +433,7 @@ func (s *sender) outstanding() int {
 // shutdown records each waiting channel file's retry time in its mtime,
 // so the next qmail-send keeps the schedule.
 func (s *sender) shutdown() int {
+	s.stopRetirer()
 	for num, m := range s.msgs {
 		for c := 0; c < 2; c++ {
 			mc := m.chans[c]

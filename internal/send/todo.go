@@ -189,7 +189,7 @@ func (s *sender) integrate(b preparedBatch) {
 	for i, p := range ready {
 		reqs[i] = "todo/" + strconv.FormatUint(p.n, 10)
 	}
-	cleaned := s.cleanRequests(reqs)
+	cleaned := s.cleanRequests(reqs...)
 	for i, p := range ready {
 		if !cleaned[i] {
 			continue
@@ -316,29 +316,45 @@ func writeSynced(p string, data []byte) error {
 }
 
 // cleanRequest asks qmail-clean to remove files; false if it could not.
-func (s *sender) cleanRequest(req string) bool { return s.cleanRequests([]string{req})[0] }
+func (s *sender) cleanRequest(req string) bool { return s.cleanRequests(req)[0] }
 
 // cleanRequests sends qmail-clean several requests and then reads its
 // answers, which it gives one per request, in order; each is true if the
-// files are gone. A batch fits in the pipe's buffer both ways.
-func (s *sender) cleanRequests(reqs []string) []bool {
-	ok := make([]bool, len(reqs))
-	if s.lostConn || len(reqs) == 0 {
-		return ok
+// files are gone. A batch fits in the pipe's buffer both ways. For the
+// main loop only; the retirer uses askClean.
+func (s *sender) cleanRequests(reqs ...string) []bool {
+	ok, lost := s.askClean(reqs)
+	if lost {
+		s.lostClean()
+	}
+	return ok
+}
+
+// askClean does cleanRequests' talking, one batch at a time (the main
+// loop and the retirer share the pipe); lost says qmail-clean is gone.
+func (s *sender) askClean(reqs []string) (ok []bool, lost bool) {
+	ok = make([]bool, len(reqs))
+	if len(reqs) == 0 {
+		return ok, false
+	}
+	s.cleanMu.Lock()
+	defer s.cleanMu.Unlock()
+	if s.cleanLost.Load() {
+		return ok, true
 	}
 	var buf []byte
 	for _, r := range reqs {
 		buf = append(append(buf, r...), 0)
 	}
 	if _, err := s.clean.w.Write(buf); err != nil {
-		s.lostClean()
-		return ok
+		s.cleanLost.Store(true)
+		return ok, true
 	}
 	for i, req := range reqs {
 		b, err := s.clean.r.ReadByte()
 		if err != nil {
-			s.lostClean()
-			return ok
+			s.cleanLost.Store(true)
+			return ok, true
 		}
 		if b != '+' {
 			s.logf("warning: qmail-clean unable to clean up %s\n", req)
@@ -346,10 +362,15 @@ func (s *sender) cleanRequests(reqs []string) []bool {
 		}
 		ok[i] = true
 	}
-	return ok
+	return ok, false
 }
 
 func (s *sender) lostClean() {
+	if s.cleanAlerted {
+		return
+	}
+	s.cleanAlerted = true
+	s.cleanLost.Store(true)
 	s.logf("alert: oh no! lost qmail-clean connection! dying...\n")
 	s.lostConn = true
 	s.exitasap = true
