@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"net"
-	"runtime"
 	"strconv"
 	"syscall"
 
@@ -14,19 +13,17 @@ import (
 // handle serves one connection, as ucspi-tcp's child process does.
 //
 // The "P" of the -v lines ("pid P from IP", "ok P ...", "end P status
-// S") is the pid of the program run for the connection, so an
+// S") is the pid of the program exec'd for the connection, so an
 // administrator can still kill a session by the number in the log. A
-// connection that never gets a program (denied, or dropped on an error)
-// has no such process; its P is then the id of the OS thread that
-// handled it (held for the whole connection, so it is unique among live
-// processes and threads while the lines are written). Because the pid is
-// known only once the program is started, "pid P from IP" is written
-// after the name and ident lookups rather than before them.
+// connection that has no such process (run in-process, denied, or
+// dropped on an error) gets a session number instead (sessionNumbers:
+// unique among live sessions, and never a process's pid). Because the
+// pid is known only once the program is started, "pid P from IP" is
+// written after the name and ident lookups rather than before them.
 func (s *server) handle(c *net.TCPConn) {
 	defer c.Close()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	tid := syscall.Gettid()
+	num := s.nums.get()
+	defer s.nums.put(num)
 	o := s.o
 
 	local := c.LocalAddr().(*net.TCPAddr).AddrPort()
@@ -37,7 +34,7 @@ func (s *server) handle(c *net.TCPConn) {
 	s.socketOptions(c, ci)
 	if o.banner != "" {
 		if _, err := c.Write([]byte(o.banner)); err != nil {
-			s.dropped(tid, rip, "unable to print banner: "+errText(err))
+			s.dropped(num, rip, "unable to print banner: "+errText(err))
 			return
 		}
 	}
@@ -52,39 +49,39 @@ func (s *server) handle(c *net.TCPConn) {
 		case errors.Is(err, fs.ErrNotExist) && o.rulesOpt:
 		default:
 			// Missing, unreadable or corrupt: drop (fail closed).
-			s.dropped(tid, rip, "unable to read "+o.rules+": "+errText(err))
+			s.dropped(num, rip, "unable to read "+o.rules+": "+errText(err))
 			return
 		}
 	}
 	if rule.Deny {
-		s.status("pid %d from %s", tid, rip)
-		s.status("deny %d %s", tid, s.okFields(ci))
-		s.status("end %d status %d", tid, 100<<8)
+		s.status("pid %d from %s", num, rip)
+		s.status("deny %d %s", num, s.okFields(ci))
+		s.status("end %d status %d", num, 100<<8)
 		return
 	}
 	edits := append(ci.envEdits(), rule.Env...)
 	env := applyEnv(s.ctx.Env, edits)
 	if s.here != nil {
-		s.runHere(c, env, tid, rip, ci)
+		s.runHere(c, env, num, rip, ci)
 		return
 	}
 
 	f, err := c.File()
 	if err != nil {
-		s.status("pid %d from %s", tid, rip)
-		s.status("ok %d %s", tid, s.okFields(ci))
+		s.status("pid %d from %s", num, rip)
+		s.status("ok %d %s", num, s.okFields(ci))
 		s.warn("warning: dropping connection, unable to run %s: %s", o.argv[0], errText(err))
-		s.status("end %d status %d", tid, 111<<8)
+		s.status("end %d status %d", num, 111<<8)
 		return
 	}
 	cmd, err := startProgram(o.argv, env, f, f, s.ctx.Stderr)
 	f.Close()
 	c.Close()
 	if err != nil {
-		s.status("pid %d from %s", tid, rip)
-		s.status("ok %d %s", tid, s.okFields(ci))
+		s.status("pid %d from %s", num, rip)
+		s.status("ok %d %s", num, s.okFields(ci))
 		s.warn("warning: dropping connection, unable to run %s: %s", o.argv[0], errText(err))
-		s.status("end %d status %d", tid, 111<<8)
+		s.status("end %d status %d", num, 111<<8)
 		return
 	}
 	pid := cmd.Process.Pid
@@ -95,10 +92,10 @@ func (s *server) handle(c *net.TCPConn) {
 }
 
 // dropped reports a connection given up before its program ran.
-func (s *server) dropped(tid int, rip, why string) {
-	s.status("pid %d from %s", tid, rip)
+func (s *server) dropped(num int, rip, why string) {
+	s.status("pid %d from %s", num, rip)
 	s.warn("warning: dropping connection, %s", why)
-	s.status("end %d status %d", tid, 111<<8)
+	s.status("end %d status %d", num, 111<<8)
 }
 
 // okFields is "LOCALHOST:LOCALIP:LOCALPORT REMOTEHOST:REMOTEIP:REMOTEINFO:REMOTEPORT".

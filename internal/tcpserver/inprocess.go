@@ -24,7 +24,7 @@ import (
 // this process's uid and gid, which -u and -g have already set, since
 // tcpserver drops them before it accepts. What differs is invisible to
 // the client: no fork and exec per connection, and the "pid" of the -v
-// lines is the handling thread's id, as for a denied connection.
+// lines is a session number (sessionNumbers), as for a denied connection.
 func (s *server) inProcessMain() prog.Main {
 	if s.ctx.InProcess == nil {
 		return nil
@@ -46,9 +46,9 @@ func (s *server) inProcessMain() prog.Main {
 // runHere serves c with s.here and writes the -v lines an exec'd program
 // would get. A panic in the program ends its session only, as a crash
 // of its process would, and is reported like one.
-func (s *server) runHere(c *net.TCPConn, env []string, tid int, rip string, ci *connInfo) {
-	s.status("pid %d from %s", tid, rip)
-	s.status("ok %d %s", tid, s.okFields(ci))
+func (s *server) runHere(c *net.TCPConn, env []string, num int, rip string, ci *connInfo) {
+	s.status("pid %d from %s", num, rip)
+	s.status("ok %d %s", num, s.okFields(ci))
 	code := func() (code int) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -67,7 +67,7 @@ func (s *server) runHere(c *net.TCPConn, env []string, tid int, rip string, ci *
 		}
 		return s.here(ctx)
 	}()
-	s.status("end %d status %d", tid, code<<8)
+	s.status("end %d status %d", num, code<<8)
 }
 
 // queueWorkers gives the in-process sessions a long-lived qmail-queue

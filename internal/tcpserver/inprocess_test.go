@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -70,7 +71,8 @@ func TestInProcessSameEnvironment(t *testing.T) {
 }
 
 // TestInProcessStatusAndCrash: the -v lines of an in-process session
-// are those of an exec'd one (the thread id as its pid, the exit code as
+// are those of an exec'd one (a session number above pid_max as its pid,
+// the same in its three lines; the exit code as
 // a wait status), and a panic ends that session only, reported as a
 // crash, while the server goes on.
 func TestInProcessStatusAndCrash(t *testing.T) {
@@ -85,6 +87,13 @@ func TestInProcessStatusAndCrash(t *testing.T) {
 	}
 	waitFor(t, func() bool { return strings.Count(stderr.String(), "end ") == 3 }, stderr.String)
 	log := stderr.String()
+	three := regexp.MustCompile(`(?m)^tcpserver: pid (\d+) from 127\.0\.0\.1\ntcpserver: ok (\d+) lname:127\.0\.0\.1:\d+ :127\.0\.0\.1::\d+\ntcpserver: end (\d+) status 768$`)
+	if m := three.FindStringSubmatch(log); m != nil {
+		p, _ := strconv.Atoi(m[1])
+		if m[2] != m[1] || m[3] != m[1] || p <= pidMax() {
+			t.Errorf("session number %s/%s/%s: want one number above pid_max %d", m[1], m[2], m[3], pidMax())
+		}
+	}
 	for _, p := range []string{
 		`(?m)^tcpserver: pid (\d+) from 127\.0\.0\.1\ntcpserver: ok (\d+) lname:127\.0\.0\.1:\d+ :127\.0\.0\.1::\d+\ntcpserver: end (\d+) status 768$`,
 		`(?m)^tcpserver: warning: .* crashed: boom$`,

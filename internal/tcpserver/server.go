@@ -71,6 +71,7 @@ type server struct {
 	active int
 	perIP  map[netip.Addr]int // -C: connections being handled per client
 	wg     sync.WaitGroup     // connections being handled (for tests)
+	nums   sessionNumbers     // P of the -v lines without a process
 }
 
 // warn prints an error line unless -q.
