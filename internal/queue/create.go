@@ -80,8 +80,9 @@ func inode(f *os.File) (uint64, error) {
 }
 
 // newMess makes the message file, named mess/S/N with N its inode
-// number, and returns it open for writing: unnamed in a spread folder
-// and then named, or else as qmail does, pid/PID.TIME.K linked to
+// number, and returns it open for writing (its fsync, after the message
+// is written, writes the inode with its link; see newIntd): unnamed in a
+// spread folder and then named, or else as qmail does, pid/PID.TIME.K linked to
 // mess/S/N and the pid/ name removed.
 func (j *job) newMess() (*os.File, int) {
 	if f := newUnnamed(j.spreadFolder()); f != nil {
@@ -145,9 +146,9 @@ func (j *job) newMessPid() (*os.File, int) {
 }
 
 // newIntd writes the envelope (u and p records, then the caller's) to
-// intd/N and fsyncs it: as an unnamed file named intd/N once complete
-// when the message file was made that way, else created as intd/N first,
-// as qmail does. A taken intd/N is qmail's failure to create it (65).
+// intd/N and fsyncs it: as an unnamed file named intd/N once written
+// (and before its fsync) when the message file was made that way, else
+// created as intd/N first, as qmail does. A taken intd/N is qmail's failure to create it (65).
 func (j *job) newIntd(envIn io.Reader) int {
 	intd := j.q.Intd(j.num)
 	var f *os.File
@@ -173,10 +174,13 @@ func (j *job) newIntd(envIn io.Reader) int {
 		j.cleanup()
 		return ExitWrite
 	}
-	if err := f.Sync(); err != nil {
-		j.cleanup()
-		return ExitWrite
-	}
+	// Named before the fsync, never after: the fsync must write the
+	// inode with its link count of 1. Written with the count of 0 an
+	// unnamed file has, and the names added later made durable only by
+	// the fsync of todo/, a power cut before the inode reached the disk
+	// would leave todo/N naming an inode that fsck takes for deleted
+	// (ext4 without a journal writes the inode only at its own fsync or
+	// at writeback); fsck then removes todo/N and the message is lost.
 	if j.intd == "" {
 		// As when qmail cannot create intd/N: the mess file stays for
 		// the sweep.
@@ -184,6 +188,10 @@ func (j *job) newIntd(envIn io.Reader) int {
 			return ExitIntd
 		}
 		j.intd = intd
+	}
+	if err := f.Sync(); err != nil {
+		j.cleanup()
+		return ExitWrite
 	}
 	return ExitOK
 }
