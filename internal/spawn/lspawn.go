@@ -34,7 +34,7 @@ func LMain(ctx *prog.Context) int {
 	if err != nil {
 		return ctx.Fatal(111, "%v", err)
 	}
-	l := &lspawn{e: e, dd: ctx.Args[1], here: isOurs(ctx, "qmail-local"), herePw: isOurs(ctx, "qmail-getpw"),
+	l := &lspawn{e: e, dd: ctx.Args[1], here: isOurs(ctx, "qmail-local"), herePw: isOurs(ctx, "qmail-getpw"), threads: &userThreads{},
 		passwd: userdb.PasswdCache{Path: userdb.PasswdFile}}
 	return e.serve(func(c spawnproto.Command, msg *os.File) []spawnproto.Report {
 		if len(c.Also) > 0 { // qmail-send batches remote deliveries only
@@ -55,6 +55,9 @@ type lspawn struct {
 	// by a thread of the user whose deliveries it serves.
 	dirsMu sync.Mutex
 	dirs   map[int]*durable.Group
+	// threads keeps the threads of in-process work for the same user's
+	// next work (threads.go).
+	threads *userThreads
 }
 
 // dirGroup is the durable.Group of uid's in-process deliveries.

@@ -29,7 +29,8 @@ func isOurs(ctx *prog.Context, name string) bool {
 }
 
 // deliverHere is one qmail-local run without the exec, on a thread of
-// its own that has become the recipient (asUser). Everything qmail-local
+// its own that has become the recipient (asUser; a thread kept from the
+// same user's last delivery when there is one, see userThreads). Everything qmail-local
 // does then happens with the user's rights exactly as in the exec'd
 // program: reading .qmail files, writing Maildirs and mbox files, and
 // forking |programs and the qmail-queue of a forward, which inherit the
@@ -44,7 +45,7 @@ func (l *lspawn) deliverHere(uid, gid int, args []string, msg *os.File) spawnpro
 	}
 	var rep spawnproto.Report
 	dirs := l.dirGroup(uid)
-	switch asUser(uid, gid, func() {
+	switch l.threads.run(uid, gid, func() {
 		var out bytes.Buffer
 		ctx := &prog.Context{
 			Args: append([]string{"qmail-local"}, args...), Env: l.e.ctx.Env, Home: l.e.ctx.Home,
@@ -70,7 +71,7 @@ func (l *lspawn) deliverHere(uid, gid int, args []string, msg *os.File) spawnpro
 func (l *lspawn) getpwHere(local string) (userdb.Entry, *spawnproto.Report) {
 	var ent userdb.Entry
 	var code int
-	switch asUser(l.e.ids.Qmailp, l.e.ids.GidNofiles, func() {
+	switch l.threads.run(l.e.ids.Qmailp, l.e.ids.GidNofiles, func() {
 		ent, code, _ = userdb.GetpwInHome(l.e.ctx.Home, local, l.passwd.Read, userdb.StatOwner)
 	}) {
 	case threadOK:
