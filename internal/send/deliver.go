@@ -333,7 +333,7 @@ func (s *sender) maybeEndPass(c int, m *message) {
 		ch.schedule(m)
 		return
 	}
-	s.retire(s.q.Chan(c == 1, m.num), 0)
+	s.retire(m.num, s.q.Chan(c == 1, m.num), false)
 	m.chans[c] = nil
 	s.messageMaybeDone(m)
 }
@@ -374,7 +374,7 @@ func (s *sender) finish(m *message) bool {
 	}
 	s.logf("end msg %d\n", m.num)
 	delete(s.msgs, m.num)
-	s.retire(s.q.Info(m.num), m.num)
+	s.retire(m.num, s.q.Info(m.num), true)
 	return true
 }
 

@@ -17,115 +17,181 @@ import (
 // start deliveries and read their reports: under a steady stream of new
 // mail it fell behind (issue 8).
 //
-// The loop's schedule moves on at once, as if the removal were done. Its
-// order on disk is qmail's: a message's channel files go before its info
-// file, and its mess file only after its info file is gone. A crash in
-// between leaves what a crash in qmail-send leaves between the same
-// steps: on restart, info/N with channel files whose recipients are all
-// marked done (the D was written by the loop before), which is finished
-// again without a delivery, or a mess file without info that the sweep
-// of stray files removes. A removal that fails is logged as qmail logs it
-// ("will try again later") and tried again after retryTrouble; the files
-// behind it wait, so that the order holds.
+// The loop's schedule moves on at once, as if the removal were done. The
+// order on disk is qmail's for each message: its channel files go before
+// its info file, and its mess file only after its info file is gone. A
+// crash in between leaves what a crash in qmail-send leaves between the
+// same steps: on restart, info/N with channel files whose recipients are
+// all marked done (the loop wrote the D before), which is finished again
+// without a delivery, or a mess file without info that the sweep of stray
+// files removes. A removal that fails is logged as qmail logs it ("will
+// try again later") and tried again every retryTrouble; the message's
+// later files wait behind it, other messages' files do not.
 type retireJob struct {
-	path string // a file to remove
-	foop uint64 // then, if not 0, qmail-clean removes message foop
+	num  uint64 // the message
+	path string // a file of it to remove
+	foop bool   // then have qmail-clean remove the message itself
 }
 
 type retirer struct {
 	jobs chan retireJob
-	stop chan struct{} // closed at exit: give up waiting to retry
 	done chan struct{} // closed when the goroutine has ended
 	// cleanGone is set when the retirer found qmail-clean gone; the loop
 	// takes it in (lostClean) when it next wakes.
 	cleanGone atomic.Bool
 	once      sync.Once
+	// held: messages whose removal failed, with their jobs in order;
+	// heldOrder keeps the messages in the order they failed.
+	held      map[uint64][]retireJob
+	heldOrder []uint64
+	every     time.Duration // how often held files are tried again
 }
 
 // startRetirer starts the goroutine; without it (tests that drive parts
-// of the loop) removals happen at once, in the caller.
+// of the loop) removals happen at once, in the caller, tried once.
 func (s *sender) startRetirer() {
-	s.ret = &retirer{jobs: make(chan retireJob, 4096), stop: make(chan struct{}), done: make(chan struct{})}
+	every := s.retireEvery
+	if every == 0 {
+		every = retryTrouble
+	}
+	s.ret = &retirer{jobs: make(chan retireJob, 4096), done: make(chan struct{}),
+		held: map[uint64][]retireJob{}, every: every}
 	go s.retireLoop()
 }
 
-// retire removes path and then, if foop is not 0, has qmail-clean remove
-// that message; in the background when the retirer runs.
-func (s *sender) retire(path string, foop uint64) {
+// retire removes message num's file path and then, if foop, has
+// qmail-clean remove the message; in the background when the retirer
+// runs.
+func (s *sender) retire(num uint64, path string, foop bool) {
+	j := retireJob{num, path, foop}
 	if s.ret == nil {
-		s.retireNow([]retireJob{{path, foop}}, nil)
+		if s.unlinkRetired(j) && foop {
+			s.cleanRetired([]string{"foop/" + itoa(num)}, false)
+		}
 		return
 	}
-	s.ret.jobs <- retireJob{path, foop}
+	s.ret.jobs <- j
 }
 
-// stopRetirer lets the goroutine finish what was handed to it (giving up
-// on a file that keeps failing) and waits for it.
+// stopRetirer lets the goroutine finish what was handed to it and waits
+// for it. Files still held after a failure stay for the next qmail-send,
+// which finishes their messages again (see retireJob).
 func (s *sender) stopRetirer() {
 	if s.ret == nil {
 		return
 	}
-	s.ret.once.Do(func() {
-		close(s.ret.stop)
-		close(s.ret.jobs)
-	})
+	s.ret.once.Do(func() { close(s.ret.jobs) })
 	<-s.ret.done
 }
 
 func (s *sender) retireLoop() {
-	defer close(s.ret.done)
-	for j := range s.ret.jobs {
-		batch := []retireJob{j}
-	more:
-		for len(batch) < 256 {
-			select {
-			case j, ok := <-s.ret.jobs:
-				if !ok {
+	r := s.ret
+	defer close(r.done)
+	retry := time.NewTimer(r.every)
+	retry.Stop()
+	for {
+		select {
+		case j, ok := <-r.jobs:
+			if !ok {
+				return
+			}
+			batch := []retireJob{j}
+		more:
+			for len(batch) < 256 {
+				select {
+				case j, ok := <-r.jobs:
+					if !ok {
+						break more
+					}
+					batch = append(batch, j)
+				default:
 					break more
 				}
-				batch = append(batch, j)
-			default:
-				break more
+			}
+			wasHeld := len(r.heldOrder) > 0
+			s.retireBatch(batch)
+			if !wasHeld && len(r.heldOrder) > 0 {
+				retry.Reset(r.every)
+			}
+		case <-retry.C:
+			s.retryHeld()
+			if len(r.heldOrder) > 0 {
+				retry.Reset(r.every)
 			}
 		}
-		s.retireNow(batch, s.ret.stop)
 	}
 }
 
-// retireNow removes the batch's files in order, and has qmail-clean remove
-// the messages of those whose info file is gone, in one pipelined round.
-func (s *sender) retireNow(batch []retireJob, stop chan struct{}) {
+// retireBatch removes the batch's files in order, holding back the later
+// files of a message whose removal failed, and has qmail-clean remove the
+// messages whose info file is gone, in one pipelined round.
+func (s *sender) retireBatch(batch []retireJob) {
+	r := s.ret
 	var foop []string
 	for _, j := range batch {
-		for {
-			err := os.Remove(j.path)
-			if err == nil || errors.Is(err, fs.ErrNotExist) {
-				break
-			}
-			s.logf("warning: unable to unlink %s; will try again later\n", s.rel(j.path))
-			if stop == nil {
-				return
-			}
-			select {
-			case <-stop:
-				return // the restart finishes the job (see retireJob)
-			case <-time.After(retryTrouble):
-			}
+		if _, held := r.held[j.num]; held {
+			r.held[j.num] = append(r.held[j.num], j)
+			continue
 		}
-		if j.foop != 0 {
-			foop = append(foop, "foop/"+itoa(j.foop))
+		if !s.unlinkRetired(j) {
+			r.held[j.num] = []retireJob{j}
+			r.heldOrder = append(r.heldOrder, j.num)
+			continue
+		}
+		if j.foop {
+			foop = append(foop, "foop/"+itoa(j.num))
 		}
 	}
-	// As in qmail, a mess file qmail-clean could not remove is left to
-	// the sweep of stray files (sweepMess).
+	s.cleanRetired(foop, true)
+}
+
+// retryHeld tries the held messages' files again, each message's in order.
+func (s *sender) retryHeld() {
+	r := s.ret
+	var foop []string
+	keep := r.heldOrder[:0]
+	for _, num := range r.heldOrder {
+		jobs := r.held[num]
+		for len(jobs) > 0 && s.unlinkRetired(jobs[0]) {
+			if jobs[0].foop {
+				foop = append(foop, "foop/"+itoa(num))
+			}
+			jobs = jobs[1:]
+		}
+		if len(jobs) == 0 {
+			delete(r.held, num)
+			continue
+		}
+		r.held[num] = jobs
+		keep = append(keep, num)
+	}
+	r.heldOrder = keep
+	s.cleanRetired(foop, true)
+}
+
+// unlinkRetired removes one file; a failure is logged as qmail logs it.
+func (s *sender) unlinkRetired(j retireJob) bool {
+	err := os.Remove(j.path)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	s.logf("warning: unable to unlink %s; will try again later\n", s.rel(j.path))
+	return false
+}
+
+// cleanRetired has qmail-clean remove messages. As in qmail, a mess file
+// qmail-clean could not remove is left to the sweep of stray files
+// (sweepMess). A lost qmail-clean is the loop's to take in: at once when
+// called from it, else through cleanGone and a wake-up.
+func (s *sender) cleanRetired(foop []string, background bool) {
 	if _, lost := s.askClean(foop); lost {
-		if stop == nil {
-			s.lostClean() // in the loop itself
+		if !background {
+			s.lostClean()
 			return
 		}
 		s.ret.cleanGone.Store(true)
 		select {
-		case s.trigger <- struct{}{}: // wake the loop to take it in
+		case s.trigger <- struct{}{}:
 		default:
 		}
 	}

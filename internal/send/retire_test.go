@@ -70,9 +70,9 @@ func TestRetireOrder(t *testing.T) {
 			s.trigger = make(chan struct{}, 1)
 			s.startRetirer()
 		}
-		s.retire(s.q.Chan(false, n), 0)
-		s.retire(s.q.Chan(true, n), 0)
-		s.retire(s.q.Info(n), n)
+		s.retire(n, s.q.Chan(false, n), false)
+		s.retire(n, s.q.Chan(true, n), false)
+		s.retire(n, s.q.Info(n), true)
 		s.stopRetirer()
 		select {
 		case req := <-fc.reqs:
@@ -97,8 +97,9 @@ func TestRetireOrder(t *testing.T) {
 }
 
 // TestRetireFailureKeepsOrder: a file that cannot be removed is logged as
-// qmail logs it, and nothing behind it goes — in particular not the
-// message's mess file — until it is gone or the retirer stops.
+// qmail logs it; its message's later files — in particular its mess file —
+// wait until it is gone, and are removed then; another message's files do
+// not wait.
 func TestRetireFailureKeepsOrder(t *testing.T) {
 	s, fc := newRetireSender(t)
 	logr, logw := io.Pipe()
@@ -110,19 +111,23 @@ func TestRetireFailureKeepsOrder(t *testing.T) {
 			lines <- sc.Text()
 		}
 	}()
-	const n = 815
+	const n, other = 815, 816
 	stuck := s.q.Chan(false, n)
 	// A folder in the file's place: unlink fails even for root.
 	if err := os.MkdirAll(filepath.Join(stuck, "x"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(s.q.Info(n), []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{s.q.Info(n), s.q.Info(other)} {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s.trigger = make(chan struct{}, 1)
+	s.retireEvery = 50 * time.Millisecond
 	s.startRetirer()
-	s.retire(stuck, 0)
-	s.retire(s.q.Info(n), n)
+	s.retire(n, stuck, false)
+	s.retire(n, s.q.Info(n), true)
+	s.retire(other, s.q.Info(other), true)
 	select {
 	case l := <-lines:
 		if want := "warning: unable to unlink local/10/815; will try again later"; l != want {
@@ -131,14 +136,39 @@ func TestRetireFailureKeepsOrder(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no warning logged")
 	}
+	// The other message goes through at once.
+	select {
+	case req := <-fc.reqs:
+		<-fc.infoGone
+		if req != "foop/816" {
+			t.Fatalf("qmail-clean asked %q, want foop/816", req)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the other message waited behind the failing one")
+	}
 	if _, err := os.Stat(s.q.Info(n)); err != nil {
 		t.Errorf("info/N removed behind a failing channel file: %v", err)
 	}
-	s.stopRetirer() // gives up waiting to retry
+	// Mended, the held files go, in order.
+	if err := os.RemoveAll(stuck); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stuck, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case req := <-fc.reqs:
-		t.Errorf("qmail-clean asked %q behind a failing removal", req)
-	default:
+		if req != "foop/815" || !<-fc.infoGone {
+			t.Fatalf("qmail-clean asked %q (info gone first: want it)", req)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held message was never retried")
 	}
+	for _, p := range []string{stuck, s.q.Info(n)} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s still there", p)
+		}
+	}
+	s.stopRetirer()
 	logw.Close()
 }

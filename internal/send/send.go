@@ -104,8 +104,9 @@ type sender struct {
 	exitasap bool
 	lostConn bool
 
-	ret          *retirer   // removes finished work's files (retire.go)
-	cleanMu      sync.Mutex // one batch on the qmail-clean pipe at a time
+	ret          *retirer      // removes finished work's files (retire.go)
+	retireEvery  time.Duration // how often it retries; 0: retryTrouble (tests set it)
+	cleanMu      sync.Mutex    // one batch on the qmail-clean pipe at a time
 	cleanLost    atomic.Bool
 	cleanAlerted bool
 	logMu        sync.Mutex
