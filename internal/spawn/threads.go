@@ -98,10 +98,16 @@ func (p *userThreads) newThread(c userCred, f func(), first chan int) {
 	t := &userThread{cred: c, work: make(chan threadJob)}
 	job := threadJob{f, first}
 	for {
-		if !runJob(job) {
+		outcome := runWork(job.f)
+		if outcome != threadOK {
+			job.done <- outcome
 			return // panicked: the thread's state is unknown; drop it
 		}
-		if !p.park(t) {
+		// Parked before the caller hears back, so that the caller's next
+		// work for the same user finds this thread waiting.
+		parked := p.park(t)
+		job.done <- threadOK
+		if !parked {
 			return
 		}
 		var ok bool
@@ -111,17 +117,16 @@ func (p *userThreads) newThread(c userCred, f func(), first chan int) {
 	}
 }
 
-// runJob runs one piece of work and reports it; false if it panicked.
-func runJob(j threadJob) (ok bool) {
+// runWork runs one piece of work: threadOK, or threadPanic if it
+// panicked.
+func runWork(f func()) (outcome int) {
 	defer func() {
 		if recover() != nil {
-			j.done <- threadPanic
-			ok = false
+			outcome = threadPanic
 		}
 	}()
-	j.f()
-	j.done <- threadOK
-	return true
+	f()
+	return threadOK
 }
 
 // park puts t among the idle threads; false if the pool is full.
