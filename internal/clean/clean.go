@@ -12,7 +12,6 @@ package clean
 import (
 	"bufio"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"os/signal"
@@ -36,12 +35,13 @@ func Main(ctx *prog.Context) int {
 	r := bufio.NewReader(ctx.Stdin)
 	w := ctx.Stdout
 	count := 0
+	gone := false // qmail-send stopped reading the answers
 	sweepPid(q, time.Now())
 	for {
 		req, err := r.ReadString(0)
 		if err != nil {
-			if err == io.EOF && req == "" {
-				return 0
+			if gone {
+				return 111
 			}
 			return 0
 		}
@@ -50,8 +50,16 @@ func Main(ctx *prog.Context) int {
 			sweepPid(q, time.Now())
 		}
 		reply := handle(q, req[:len(req)-1])
+		if gone {
+			continue
+		}
 		if _, err := w.Write([]byte{reply}); err != nil {
-			return 111
+			// qmail-send is gone. The requests it wrote before it went
+			// are still carried out, up to the end of the pipe: it writes
+			// several before it reads the answers, and a finished
+			// message's mess file would otherwise stay behind its removed
+			// info file until the 36-hour sweep.
+			gone = true
 		}
 	}
 }

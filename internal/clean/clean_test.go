@@ -243,12 +243,25 @@ type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
 
+// TestReplyWriteError: with qmail-send gone (the answer cannot be
+// written), the requests it wrote before it went are still carried out,
+// and qmail-clean exits 111 at the end of its input.
 func TestReplyWriteError(t *testing.T) {
-	home, _ := newQueue(t)
+	home, q := newQueue(t)
+	for _, n := range []uint64{1, 2} {
+		if err := os.WriteFile(q.Mess(n), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx := &prog.Context{Args: []string{"qmail-clean"}, Home: home,
 		Stdin: strings.NewReader("foop/1\x00foop/2\x00"), Stdout: failWriter{}, Stderr: io.Discard}
 	if code := Main(ctx); code != 111 {
 		t.Errorf("exit %d, want 111", code)
+	}
+	for _, n := range []uint64{1, 2} {
+		if _, err := os.Stat(q.Mess(n)); !os.IsNotExist(err) {
+			t.Errorf("mess file %d still there after its request", n)
+		}
 	}
 }
 

@@ -65,9 +65,11 @@ func (s *sender) startRetirer() {
 func (s *sender) retire(num uint64, path string, foop bool) {
 	j := retireJob{num, path, foop}
 	if s.ret == nil {
+		var f foops
 		if s.unlinkRetired(j) && foop {
-			s.cleanRetired([]string{"foop/" + itoa(num)}, false)
+			f.ask(s, num)
 		}
+		s.cleanRetired(f, false)
 		return
 	}
 	s.ret.jobs <- j
@@ -122,12 +124,30 @@ func (s *sender) retireLoop() {
 	}
 }
 
+// foops are requests to remove finished messages written to qmail-clean,
+// each right after its message's info file was removed (see cleaner),
+// with their answers to come. The retirer waits for each answer before it
+// goes on: with several requests in qmail-clean's pipe, a
+// SIGKILL of the whole group left that many mess files behind their
+// removed info files, for the 36-hour sweep (e2e TestCrashNoLoss, "kill
+// all": 18 against 2).
+type foops struct {
+	reqs    []string
+	answers []chan byte
+}
+
+func (f *foops) ask(s *sender, num uint64) {
+	req := "foop/" + itoa(num)
+	f.reqs = append(f.reqs, req)
+	f.answers = append(f.answers, s.clean.ask([]string{req})...)
+}
+
 // retireBatch removes the batch's files in order, holding back the later
-// files of a message whose removal failed, and has qmail-clean remove the
-// messages whose info file is gone, in one pipelined round.
+// files of a message whose removal failed, and has qmail-clean remove each
+// message whose info file is gone, one at a time.
 func (s *sender) retireBatch(batch []retireJob) {
 	r := s.ret
-	var foop []string
+	var f foops
 	for _, j := range batch {
 		if _, held := r.held[j.num]; held {
 			r.held[j.num] = append(r.held[j.num], j)
@@ -139,22 +159,25 @@ func (s *sender) retireBatch(batch []retireJob) {
 			continue
 		}
 		if j.foop {
-			foop = append(foop, "foop/"+itoa(j.num))
+			f.ask(s, j.num)
+			s.cleanRetired(f, true)
+			f = foops{}
 		}
 	}
-	s.cleanRetired(foop, true)
 }
 
 // retryHeld tries the held messages' files again, each message's in order.
 func (s *sender) retryHeld() {
 	r := s.ret
-	var foop []string
+	var f foops
 	keep := r.heldOrder[:0]
 	for _, num := range r.heldOrder {
 		jobs := r.held[num]
 		for len(jobs) > 0 && s.unlinkRetired(jobs[0]) {
 			if jobs[0].foop {
-				foop = append(foop, "foop/"+itoa(num))
+				f.ask(s, num)
+				s.cleanRetired(f, true)
+				f = foops{}
 			}
 			jobs = jobs[1:]
 		}
@@ -166,7 +189,6 @@ func (s *sender) retryHeld() {
 		keep = append(keep, num)
 	}
 	r.heldOrder = keep
-	s.cleanRetired(foop, true)
 }
 
 // unlinkRetired removes one file; a failure is logged as qmail logs it.
@@ -179,12 +201,12 @@ func (s *sender) unlinkRetired(j retireJob) bool {
 	return false
 }
 
-// cleanRetired has qmail-clean remove messages. As in qmail, a mess file
+// cleanRetired waits for qmail-clean's answers. As in qmail, a mess file
 // qmail-clean could not remove is left to the sweep of stray files
 // (sweepMess). A lost qmail-clean is the loop's to take in: at once when
 // called from it, else through cleanGone and a wake-up.
-func (s *sender) cleanRetired(foop []string, background bool) {
-	if _, lost := s.askClean(foop); lost {
+func (s *sender) cleanRetired(f foops, background bool) {
+	if _, lost := s.awaitClean(f.reqs, f.answers); lost {
 		if !background {
 			s.lostClean()
 			return

@@ -30,8 +30,7 @@ func newRetireSender(t *testing.T) (*sender, *fakeClean) {
 	s := &sender{q: queuefs.New(home), log: io.Discard, now: time.Now, msgs: map[uint64]*message{}}
 	toClean, fromSend := io.Pipe()
 	fromClean, toSend := io.Pipe()
-	s.clean.w = fromSend
-	s.clean.r = bufio.NewReader(fromClean)
+	s.clean = newCleaner(fromSend, bufio.NewReader(fromClean))
 	fc := &fakeClean{reqs: make(chan string, 100), infoGone: make(chan bool, 100)}
 	go func() {
 		r := bufio.NewReader(toClean)

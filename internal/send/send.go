@@ -28,7 +28,6 @@ import (
 	"os"
 	"os/signal"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -74,15 +73,12 @@ func Run(ctx *prog.Context, opt Options) int {
 }
 
 type sender struct {
-	ctx   *prog.Context
-	q     queuefs.Queue
-	ctl   *control.Dir
-	log   io.Writer
-	now   func() time.Time
-	clean struct {
-		w io.Writer
-		r *bufio.Reader
-	}
+	ctx      *prog.Context
+	q        queuefs.Queue
+	ctl      *control.Dir
+	log      io.Writer
+	now      func() time.Time
+	clean    *cleaner // the qmail-clean pipes
 	rw       *rewrite.Rewriter
 	lifetime time.Duration
 	bounce   bounceConfig
@@ -106,8 +102,6 @@ type sender struct {
 
 	ret          *retirer      // removes finished work's files (retire.go)
 	retireEvery  time.Duration // how often it retries; 0: retryTrouble (tests set it)
-	cleanMu      sync.Mutex    // one batch on the qmail-clean pipe at a time
-	cleanLost    atomic.Bool
 	cleanAlerted bool
 	logMu        sync.Mutex
 
@@ -187,8 +181,7 @@ func newSender(ctx *prog.Context) (*sender, int) {
 		}
 		s.ch[c] = newChannel(c, want, files[2*c], r)
 	}
-	s.clean.w = files[4]
-	s.clean.r = bufio.NewReader(files[5])
+	s.clean = newCleaner(files[4], bufio.NewReader(files[5]))
 	return s, 0
 }
 

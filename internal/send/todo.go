@@ -318,51 +318,32 @@ func writeSynced(p string, data []byte) error {
 // cleanRequest asks qmail-clean to remove files; false if it could not.
 func (s *sender) cleanRequest(req string) bool { return s.cleanRequests(req)[0] }
 
-// cleanRequests sends qmail-clean several requests and then reads its
-// answers, which it gives one per request, in order; each is true if the
-// files are gone. A batch fits in the pipe's buffer both ways. For the
-// main loop only; the retirer uses askClean.
+// cleanRequests has qmail-clean carry out several requests and waits
+// for its answers; each is true if the files are gone. For the main loop:
+// a lost qmail-clean is taken in at once (lostClean).
 func (s *sender) cleanRequests(reqs ...string) []bool {
-	ok, lost := s.askClean(reqs)
+	ok, lost := s.awaitClean(reqs, s.clean.ask(reqs))
 	if lost {
 		s.lostClean()
 	}
 	return ok
 }
 
-// askClean does cleanRequests' talking, one batch at a time (the main
-// loop and the retirer share the pipe); lost says qmail-clean is gone.
-func (s *sender) askClean(reqs []string) (ok []bool, lost bool) {
+// awaitClean waits for the answers to reqs, logging those qmail-clean
+// refused as qmail does; lost says qmail-clean is gone.
+func (s *sender) awaitClean(reqs []string, answers []chan byte) (ok []bool, lost bool) {
 	ok = make([]bool, len(reqs))
-	if len(reqs) == 0 {
-		return ok, false
-	}
-	s.cleanMu.Lock()
-	defer s.cleanMu.Unlock()
-	if s.cleanLost.Load() {
-		return ok, true
-	}
-	var buf []byte
-	for _, r := range reqs {
-		buf = append(append(buf, r...), 0)
-	}
-	if _, err := s.clean.w.Write(buf); err != nil {
-		s.cleanLost.Store(true)
-		return ok, true
-	}
-	for i, req := range reqs {
-		b, err := s.clean.r.ReadByte()
-		if err != nil {
-			s.cleanLost.Store(true)
-			return ok, true
+	for i, ch := range answers {
+		switch b := <-ch; b {
+		case '+':
+			ok[i] = true
+		case 0:
+			lost = true
+		default:
+			s.logf("warning: qmail-clean unable to clean up %s\n", reqs[i])
 		}
-		if b != '+' {
-			s.logf("warning: qmail-clean unable to clean up %s\n", req)
-			continue
-		}
-		ok[i] = true
 	}
-	return ok, false
+	return ok, lost
 }
 
 func (s *sender) lostClean() {
@@ -370,7 +351,6 @@ func (s *sender) lostClean() {
 		return
 	}
 	s.cleanAlerted = true
-	s.cleanLost.Store(true)
 	s.logf("alert: oh no! lost qmail-clean connection! dying...\n")
 	s.lostConn = true
 	s.exitasap = true

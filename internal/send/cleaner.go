@@ -1,0 +1,95 @@
+package send
+
+import (
+	"bufio"
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// cleaner is qmail-send's end of the qmail-clean pipes. qmail-clean
+// answers each request with one byte, in order; here a request is written
+// the moment it is asked for, and its answer arrives later on a channel
+// of its own, so that both the main loop (todo/ files of preprocessed
+// messages) and the retirer (finished messages) can keep several
+// requests in flight without waiting for each answer in turn. Writing at
+// once matters for a crash: qmail-clean carries out a request it has
+// read even if qmail-send is killed right after, so a finished message's
+// mess file is not left behind its removed info file.
+//
+// The reader never waits for a writer (pending has its own lock), so a
+// writer blocked on a full pipe cannot keep qmail-clean's answers from
+// being read.
+type cleaner struct {
+	wmu     sync.Mutex // one writer at a time
+	w       io.Writer
+	pmu     sync.Mutex  // guards pending
+	pending []chan byte // one per request written and not yet answered, oldest first
+	lost    atomic.Bool // the pipes failed: every answer is 0
+}
+
+func newCleaner(w io.Writer, r *bufio.Reader) *cleaner {
+	c := &cleaner{w: w}
+	go c.read(r)
+	return c
+}
+
+// ask writes the requests and returns, for each, a channel that gets
+// qmail-clean's answer ('+' done, '!' or 'x' not), or 0 if the pipes are
+// lost.
+func (c *cleaner) ask(reqs []string) []chan byte {
+	chans := make([]chan byte, len(reqs))
+	for i := range chans {
+		chans[i] = make(chan byte, 1)
+	}
+	if len(reqs) == 0 {
+		return chans
+	}
+	if c.lost.Load() {
+		for _, ch := range chans {
+			ch <- 0
+		}
+		return chans
+	}
+	var buf []byte
+	for _, r := range reqs {
+		buf = append(append(buf, r...), 0)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.pmu.Lock()
+	c.pending = append(c.pending, chans...)
+	c.pmu.Unlock()
+	if _, err := c.w.Write(buf); err != nil {
+		// qmail-clean is gone; its end of the answer pipe closes too, and
+		// read fails every pending request.
+		c.lost.Store(true)
+	}
+	return chans
+}
+
+// read hands each answer to the oldest request, and 0 to every pending
+// one when the pipe ends.
+func (c *cleaner) read(r *bufio.Reader) {
+	for {
+		b, err := r.ReadByte()
+		c.pmu.Lock()
+		if err != nil {
+			c.lost.Store(true)
+			for _, ch := range c.pending {
+				ch <- 0
+			}
+			c.pending = nil
+			c.pmu.Unlock()
+			return
+		}
+		if len(c.pending) == 0 {
+			c.pmu.Unlock()
+			continue // an answer to nothing: ignore it
+		}
+		ch := c.pending[0]
+		c.pending = c.pending[1:]
+		c.pmu.Unlock()
+		ch <- b
+	}
+}
