@@ -58,6 +58,15 @@ func (c *cleaner) ask(reqs []string) []chan byte {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.pmu.Lock()
+	if c.lost.Load() {
+		// The reader has ended (it sets lost under pmu before failing
+		// what is pending): nobody would answer these.
+		c.pmu.Unlock()
+		for _, ch := range chans {
+			ch <- 0
+		}
+		return chans
+	}
 	c.pending = append(c.pending, chans...)
 	c.pmu.Unlock()
 	if _, err := c.w.Write(buf); err != nil {
