@@ -42,7 +42,14 @@ export PATH
 # The logger is tee: qmail-send's log goes to the terminal and to a file.
 setsid "$home/bin/qmail-start" ./Maildir/ tee -a "$home/log/current" &
 send_pid=$!
-setsid "$home/bin/tcpserver" -v -R -H -l localhost -u "$owner" -g "$group" \
+# Root hands the sessions to the install's owner; anyone else already is
+# that owner, and could not call setgroups for -g.
+drop=""
+if [ "$(id -u)" = 0 ]; then
+	drop="-u $owner -g $group"
+fi
+# shellcheck disable=SC2086
+setsid "$home/bin/tcpserver" -v -R -H -l localhost $drop \
 	-x "$home/control/tcp.smtp.cdb" 127.0.0.1 "$port" "$home/bin/qmail-smtpd" 2>>"$home/log/smtpd" &
 tcp_pid=$!
 
