@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	netsmtp "net/smtp"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"goqmail/internal/testutil"
+)
+
+// lockedBuffer is a bytes.Buffer safe for a process's output and the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestQuickStartAsUser runs the README's `make run` (scripts/demo.sh) as
+// an unprivileged account, as a new user would on a fresh machine: the
+// server must answer SMTP on its port, deliver to run/alias/Maildir/new,
+// and stop on Ctrl-C (SIGINT). CI runs as root, where the script hands
+// the daemons to an account itself; run as anyone else, tcpserver once
+// died on -g ("unable to set gid: permission denied") and the quick
+// start served nothing. The script's `go build` is stood in for by a
+// copy of the binary this test run built.
+func TestQuickStartAsUser(t *testing.T) {
+	bin := binary(t)
+	acct := testutil.Unprivileged(t)
+	top := tempHome(t)
+	_, file, _, _ := runtime.Caller(0)
+	script, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(file)), "scripts", "demo.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim := filepath.Join(top, "shim")
+	for _, d := range []string{filepath.Join(top, "scripts"), shim} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(top, "scripts", "demo.sh"), script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	goShim := "#!/bin/sh\n# go build -o OUT ...: a copy of the test's binary\nwhile [ $# -gt 0 ]; do [ \"$1\" = -o ] && { cp \"" + bin + "\" \"$2\"; exit $?; }; shift; done\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(shim, "go"), []byte(goShim), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := filepath.Walk(top, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, acct.UID, acct.GID)
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	port := freePort(t)
+	var out lockedBuffer
+	cmd := exec.Command("/bin/sh", filepath.Join(top, "scripts", "demo.sh"))
+	cmd.Env = []string{"PATH=" + shim + ":/usr/bin:/bin", "PORT=" + port, "HOME=" + top}
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if os.Getuid() == 0 {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(acct.UID), Gid: uint32(acct.GID)}
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		// Whatever happened, nothing this test started stays.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		for _, f := range []string{"tcpserver", "qmail-start"} {
+			exec.Command("pkill", "-KILL", "-f", filepath.Join(top, "run", "bin", f)).Run()
+		}
+		exec.Command("pkill", "-KILL", "-U", strconv.Itoa(acct.UID), "-f", filepath.Join(top, "run")).Run()
+	})
+
+	addr := "127.0.0.1:" + port
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			smtpdLog, _ := os.ReadFile(filepath.Join(top, "run", "log", "smtpd"))
+			t.Fatalf("no SMTP on %s after 60 s; the script said:\n%s\nlog/smtpd:\n%s", addr, out.String(), smtpdLog)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	msg := "From: me@example.org\r\nTo: someone@localhost\r\nSubject: quick start\r\n\r\nHello.\r\n"
+	if err := netsmtp.SendMail(addr, nil, "me@example.org", []string{"someone@localhost"}, []byte(msg)); err != nil {
+		t.Fatalf("SMTP: %v\n%s", err, out.String())
+	}
+	newDir := filepath.Join(top, "run", "alias", "Maildir", "new")
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		ents, _ := os.ReadDir(newDir)
+		if len(ents) == 1 {
+			b, _ := os.ReadFile(filepath.Join(newDir, ents[0].Name()))
+			if !bytes.Contains(b, []byte("Subject: quick start")) {
+				t.Errorf("delivered message:\n%s", b)
+			}
+			fi, _ := os.Stat(filepath.Join(newDir, ents[0].Name()))
+			if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != acct.UID {
+				t.Errorf("delivered file belongs to uid %d, want %d", st.Uid, acct.UID)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d files in %s after 30 s\n%s", len(ents), newDir, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Ctrl-C: the script stops both daemons and exits 0.
+	syscall.Kill(cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("script ended with %v\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("script still running 30 s after SIGINT\n%s", out.String())
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("%s still answers after the script stopped", addr)
+	}
+	if testing.Verbose() {
+		fmt.Print(out.String())
+	}
+}
