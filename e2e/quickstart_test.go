@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -90,12 +91,11 @@ func TestQuickStartAsUser(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
-		// Whatever happened, nothing this test started stays.
+		// Whatever happened, nothing this test started stays: the script,
+		// and the daemons it started in sessions of their own, found by
+		// the binary they run (qmail-send's argv has no path).
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		for _, f := range []string{"tcpserver", "qmail-start"} {
-			exec.Command("pkill", "-KILL", "-f", filepath.Join(top, "run", "bin", f)).Run()
-		}
-		exec.Command("pkill", "-KILL", "-U", strconv.Itoa(acct.UID), "-f", filepath.Join(top, "run")).Run()
+		killRunning(filepath.Join(top, "run", "bin") + "/")
 	})
 
 	addr := "127.0.0.1:" + port
@@ -153,5 +153,31 @@ func TestQuickStartAsUser(t *testing.T) {
 	}
 	if testing.Verbose() {
 		fmt.Print(out.String())
+	}
+}
+
+// killRunning SIGKILLs every process whose executable lies under prefix
+// (a deleted one included), waiting up to 10 s for them to be gone.
+func killRunning(prefix string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		found := false
+		procs, _ := os.ReadDir("/proc")
+		for _, p := range procs {
+			pid, err := strconv.Atoi(p.Name())
+			if err != nil {
+				continue
+			}
+			exe, err := os.Readlink("/proc/" + p.Name() + "/exe")
+			if err != nil || !strings.HasPrefix(exe, prefix) {
+				continue
+			}
+			found = true
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if !found || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
