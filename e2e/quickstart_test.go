@@ -55,26 +55,10 @@ func TestQuickStartAsUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	shim := filepath.Join(top, "shim")
-	for _, d := range []string{filepath.Join(top, "scripts"), shim} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(top, "scripts", "demo.sh"), script, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	goShim := "#!/bin/sh\n# go build -o OUT ...: a copy of the test's binary\nwhile [ $# -gt 0 ]; do [ \"$1\" = -o ] && { cp \"" + bin + "\" \"$2\"; exit $?; }; shift; done\nexit 1\n"
-	if err := os.WriteFile(filepath.Join(shim, "go"), []byte(goShim), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := filepath.Walk(top, func(p string, _ os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, acct.UID, acct.GID)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	testutil.MustWrite(t, filepath.Join(top, "scripts", "demo.sh"), string(script), 0o755)
+	testutil.MustWrite(t, filepath.Join(shim, "go"), "#!/bin/sh\n# go build -o OUT ...: a copy of the test's binary\n"+
+		"while [ $# -gt 0 ]; do [ \"$1\" = -o ] && { cp \""+bin+"\" \"$2\"; exit $?; }; shift; done\nexit 1\n", 0o755)
+	testutil.Chown(t, top, acct)
 
 	port := freePort(t)
 	var out lockedBuffer
