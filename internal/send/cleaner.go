@@ -9,13 +9,11 @@ import (
 
 // cleaner is qmail-send's end of the qmail-clean pipes. qmail-clean
 // answers each request with one byte, in order; here a request is written
-// the moment it is asked for, and its answer arrives later on a channel
-// of its own, so that both the main loop (todo/ files of preprocessed
-// messages) and the retirer (finished messages) can keep several
-// requests in flight without waiting for each answer in turn. Writing at
-// once matters for a crash: qmail-clean carries out a request it has
-// read even if qmail-send is killed right after, so a finished message's
-// mess file is not left behind its removed info file.
+// the moment it is asked for, and its answer arrives on a channel of its
+// own. So the main loop (the todo/ files of a preprocessed batch, all at
+// once) and the retirer (one finished message at a time) share the pipes
+// without either reading the other's answers, and neither holds a lock
+// while it waits.
 //
 // The reader never waits for a writer (pending has its own lock), so a
 // writer blocked on a full pipe cannot keep qmail-clean's answers from

@@ -65,11 +65,9 @@ func (s *sender) startRetirer() {
 func (s *sender) retire(num uint64, path string, foop bool) {
 	j := retireJob{num, path, foop}
 	if s.ret == nil {
-		var f foops
 		if s.unlinkRetired(j) && foop {
-			f.ask(s, num)
+			s.foop(num, false)
 		}
-		s.cleanRetired(f, false)
 		return
 	}
 	s.ret.jobs <- j
@@ -97,21 +95,8 @@ func (s *sender) retireLoop() {
 			if !ok {
 				return
 			}
-			batch := []retireJob{j}
-		more:
-			for len(batch) < 256 {
-				select {
-				case j, ok := <-r.jobs:
-					if !ok {
-						break more
-					}
-					batch = append(batch, j)
-				default:
-					break more
-				}
-			}
 			wasHeld := len(r.heldOrder) > 0
-			s.retireBatch(batch)
+			s.retireOne(j)
 			if !wasHeld && len(r.heldOrder) > 0 {
 				retry.Reset(r.every)
 			}
@@ -124,60 +109,33 @@ func (s *sender) retireLoop() {
 	}
 }
 
-// foops are requests to remove finished messages written to qmail-clean,
-// each right after its message's info file was removed (see cleaner),
-// with their answers to come. The retirer waits for each answer before it
-// goes on: with several requests in qmail-clean's pipe, a
-// SIGKILL of the whole group left that many mess files behind their
-// removed info files, for the 36-hour sweep (e2e TestCrashNoLoss, "kill
-// all": 18 against 2).
-type foops struct {
-	reqs    []string
-	answers []chan byte
-}
-
-func (f *foops) ask(s *sender, num uint64) {
-	req := "foop/" + itoa(num)
-	f.reqs = append(f.reqs, req)
-	f.answers = append(f.answers, s.clean.ask([]string{req})...)
-}
-
-// retireBatch removes the batch's files in order, holding back the later
-// files of a message whose removal failed, and has qmail-clean remove each
-// message whose info file is gone, one at a time.
-func (s *sender) retireBatch(batch []retireJob) {
+// retireOne removes a file, or holds it (and its message's later files)
+// if that fails or an earlier file of its message is held.
+func (s *sender) retireOne(j retireJob) {
 	r := s.ret
-	var f foops
-	for _, j := range batch {
-		if _, held := r.held[j.num]; held {
-			r.held[j.num] = append(r.held[j.num], j)
-			continue
-		}
-		if !s.unlinkRetired(j) {
-			r.held[j.num] = []retireJob{j}
-			r.heldOrder = append(r.heldOrder, j.num)
-			continue
-		}
-		if j.foop {
-			f.ask(s, j.num)
-			s.cleanRetired(f, true)
-			f = foops{}
-		}
+	if _, held := r.held[j.num]; held {
+		r.held[j.num] = append(r.held[j.num], j)
+		return
+	}
+	if !s.unlinkRetired(j) {
+		r.held[j.num] = []retireJob{j}
+		r.heldOrder = append(r.heldOrder, j.num)
+		return
+	}
+	if j.foop {
+		s.foop(j.num, true)
 	}
 }
 
 // retryHeld tries the held messages' files again, each message's in order.
 func (s *sender) retryHeld() {
 	r := s.ret
-	var f foops
 	keep := r.heldOrder[:0]
 	for _, num := range r.heldOrder {
 		jobs := r.held[num]
 		for len(jobs) > 0 && s.unlinkRetired(jobs[0]) {
 			if jobs[0].foop {
-				f.ask(s, num)
-				s.cleanRetired(f, true)
-				f = foops{}
+				s.foop(num, true)
 			}
 			jobs = jobs[1:]
 		}
@@ -201,20 +159,26 @@ func (s *sender) unlinkRetired(j retireJob) bool {
 	return false
 }
 
-// cleanRetired waits for qmail-clean's answers. As in qmail, a mess file
-// qmail-clean could not remove is left to the sweep of stray files
+// foop has qmail-clean remove finished message num, right after its info
+// file is gone, and waits for the answer before the retirer goes on: with
+// several requests in qmail-clean's pipe, a SIGKILL of the whole group
+// left that many mess files behind their removed info files, for the
+// 36-hour sweep (e2e TestCrashNoLoss, "kill all": 18 against 2). As in
+// qmail, a mess file qmail-clean could not remove is left to that sweep
 // (sweepMess). A lost qmail-clean is the loop's to take in: at once when
 // called from it, else through cleanGone and a wake-up.
-func (s *sender) cleanRetired(f foops, background bool) {
-	if _, lost := s.awaitClean(f.reqs, f.answers); lost {
-		if !background {
-			s.lostClean()
-			return
-		}
-		s.ret.cleanGone.Store(true)
-		select {
-		case s.trigger <- struct{}{}:
-		default:
-		}
+func (s *sender) foop(num uint64, background bool) {
+	req := []string{"foop/" + itoa(num)}
+	if _, lost := s.awaitClean(req, s.clean.ask(req)); !lost {
+		return
+	}
+	if !background {
+		s.lostClean()
+		return
+	}
+	s.ret.cleanGone.Store(true)
+	select {
+	case s.trigger <- struct{}{}:
+	default:
 	}
 }

@@ -90,13 +90,6 @@ func (s *sender) todoFinished(b preparedBatch) {
 	}
 }
 
-// processTodo turns todo/N into info/S/N and local/remote files, waiting
-// for them.
-func (s *sender) processTodo(n uint64) { s.processTodos([]uint64{n}) }
-
-// processTodos preprocesses a batch and takes it in, waiting for both.
-func (s *sender) processTodos(ns []uint64) { s.integrate(s.prepareBatch(ns, s.rw, s.now())) }
-
 // prepared is one todo message whose info and local/remote files are
 // written and fsynced.
 type prepared struct {
