@@ -85,7 +85,10 @@ func (d *delivery) reuse() bool {
 			return false
 		}
 		s := c.s
-		s.timeout, s.raw.timeout = d.cfg.timeoutRemote, d.cfg.timeoutRemote
+		if !s.quiet() {
+			s.conn.Close() // the peer spoke or left while it was idle
+			continue
+		}
 		d.conn, d.kept = c, false
 		err := d.transaction(s)
 		if !d.kept {
@@ -121,16 +124,15 @@ const (
 // it) while the connection is idle.
 func (d *delivery) end(s *session, how ending, letter byte, prefix, suffix string) error {
 	d.out.final(letter, prefix+ipText(s.ip)+suffix+".\n"+remoteText(s.text))
-	if how == endQuit || d.r.Pool == nil || s.closing {
+	if how == endQuit || d.r.Pool == nil || s.closing || !s.quiet() {
 		s.send("QUIT")
 		return nil
 	}
 	if how == endRset {
 		// The report is written but not yet handed back: a peer slow to
 		// answer RSET costs it 30 s at most, not timeoutremote.
-		s.timeout = min(s.timeout, rsetTimeout)
-		s.raw.timeout = s.timeout
-		if code, err := s.cmd("RSET"); err != nil || code != 250 {
+		s.setTimeout(min(s.timeout, rsetTimeout))
+		if code, err := s.cmd("RSET"); err != nil || code != 250 || !s.quiet() {
 			s.send("QUIT")
 			return nil
 		}
@@ -254,9 +256,18 @@ func (d *delivery) talk(s *session, t target, tryTLS bool) error {
 
 // transaction is MAIL, RCPT, DATA, the message and the final reply.
 func (d *delivery) transaction(s *session) error {
+	if d.conn != nil {
+		// On a kept connection, a peer that vanished without a word would
+		// hold MAIL's reply for timeoutremote: wait rsetTimeout at most,
+		// then take a new connection (nothing was sent yet).
+		s.setTimeout(min(d.cfg.timeoutRemote, rsetTimeout))
+	}
 	code, err := s.cmd("MAIL FROM:<" + d.sender + ">")
-	if d.conn != nil && (err != nil || code == 421) {
-		return errStale
+	if d.conn != nil {
+		if err != nil || code == 421 {
+			return errStale
+		}
+		s.setTimeout(d.cfg.timeoutRemote)
 	}
 	if err != nil {
 		return d.died(s, false)

@@ -237,3 +237,44 @@ func TestPool421MidBatch(t *testing.T) {
 		t.Errorf("%d connections, %d messages; want 2 and 0", p.Conns, len(p.data()))
 	}
 }
+
+// TestPoolStrayLineNotKept: a peer that sends a line more than its reply
+// to the final dot is out of step; its connection must not carry the
+// next message, whose replies would all be read one step late (a refused
+// message reported delivered on the leftover "354").
+func TestPoolStrayLineNotKept(t *testing.T) {
+	// (The peer's script starts again on each connection.)
+	p := startPeer(t, &fakePeer{Replies: m("DOT", "250 ok queued\r\n250 a line too many", "DOT", "554 rejected")})
+	home := routeTo(t, p, nil)
+	pool := NewPool()
+	first := run(t, home, &Sender{Pool: pool}, "Subject: x\n\nhello\n", "example.test", "a@sender.example", "b@example.test")
+	if !strings.HasPrefix(first, "r|K") {
+		t.Fatalf("first delivery: %q", first)
+	}
+	second := run(t, home, &Sender{Pool: pool}, "Subject: x\n\nhello\n", "example.test", "a@sender.example", "b@example.test")
+	if want := "r|K" + ip + " accepted message.\nRemote host said: 250 ok queued\n|"; second != want {
+		t.Errorf("second delivery: %q, want %q (on a new connection)", second, want)
+	}
+	pool.Close()
+	p.wait()
+	if p.Conns != 2 {
+		t.Errorf("%d connections, want 2 (the out-of-step one dropped)", p.Conns)
+	}
+}
+
+// TestPool421NotKeptEvenIfGoingOn: after a 421 the connection is never
+// kept, even when the peer goes on answering (here DATA and the dot
+// succeed): only the 421 itself stops it.
+func TestPool421NotKeptEvenIfGoingOn(t *testing.T) {
+	p := startPeer(t, &fakePeer{Replies: m("RCPT", "250 ok", "RCPT", "421 bye")})
+	home := routeTo(t, p, nil)
+	pool := NewPool()
+	for i := 0; i < 2; i++ {
+		run(t, home, &Sender{Pool: pool}, "Subject: x\n\nhello\n", "example.test", "a@sender.example", "b@example.test", "c@example.test")
+	}
+	pool.Close()
+	p.wait()
+	if p.Conns != 2 {
+		t.Errorf("%d connections, want 2", p.Conns)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 )
 
@@ -41,6 +42,43 @@ type session struct {
 func newSession(c net.Conn, ip netip.Addr, timeout time.Duration) *session {
 	tc := &timedConn{Conn: c, timeout: timeout}
 	return &session{conn: tc, raw: tc, r: bufio.NewReader(tc), w: bufio.NewWriter(tc), timeout: timeout, ip: ip}
+}
+
+// setTimeout makes d the limit for each reply and each write.
+func (s *session) setTimeout(d time.Duration) {
+	s.timeout, s.raw.timeout = d, d
+}
+
+// quiet says whether the peer has sent nothing that was not read: no
+// unread reply in the buffer and, on the socket, neither data nor its
+// end (looked at without waiting and without taking it). A kept
+// connection must be quiet before it is used again and when it is kept:
+// a line too many from the peer would otherwise be read as the reply to
+// the next command, every reply one step late, and a message the peer
+// refused reported as delivered. Where the socket cannot be looked at,
+// only the buffer counts.
+func (s *session) quiet() bool {
+	if s.r.Buffered() > 0 {
+		return false
+	}
+	sc, ok := s.raw.Conn.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	pending := false
+	rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// Data (n > 0), or the peer's end (n == 0 without error), or a
+		// broken connection: anything but "nothing yet".
+		pending = n > 0 || (n == 0 && err == nil) || (err != nil && err != syscall.EAGAIN)
+		return true // never wait
+	})
+	return !pending
 }
 
 // use switches to conn (after STARTTLS), dropping anything the peer sent
