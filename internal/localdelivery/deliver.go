@@ -82,6 +82,12 @@ func (d *delivery) program(cmd string) (stop bool, ex *exit) {
 		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
 	}
+	if d.ctx.Cred != nil {
+		if c.SysProcAttr == nil {
+			c.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		c.SysProcAttr.Credential = d.ctx.Cred
+	}
 	c.Args[0] = "sh"
 	c.Dir = d.home
 	c.Env = d.env
@@ -127,7 +133,7 @@ func (d *delivery) program(cmd string) (stop bool, ex *exit) {
 // openQueue starts qmail-queue (or $QMAILQUEUE) with the delivery's
 // environment; its error output goes into the report.
 func openQueue(d *delivery) (*qq.QQ, error) {
-	return qq.Open(d.ctx.Home, d.env, d.ctx.Stderr)
+	return qq.OpenAs(d.ctx.Home, d.env, d.ctx.Stderr, d.ctx.Cred)
 }
 
 // programTimeout reads control/timeoutlocal, goqmail's own control file:

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // Main is the entry point of one program.
@@ -45,6 +46,13 @@ type Context struct {
 	// Stdin/Stdout and keep no process-wide state. The multi-call binary
 	// sets it; nil means none.
 	InProcess func(name string) (Main, bool)
+
+	// Cred, if set, is who the processes this program starts must be
+	// (uid, gid, groups): qmail-lspawn's in-process deliveries run on a
+	// thread whose file-system ids are the recipient's while its real
+	// ids stay root's, so a |program or a forward's qmail-queue must be
+	// given the recipient's ids when it is started.
+	Cred *syscall.Credential
 
 	// Queue is what a long-lived program gives the programs it runs
 	// in-process to queue their messages with: tcpserver's pool of

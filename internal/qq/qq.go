@@ -49,6 +49,13 @@ func Program(home string, env []string) string {
 // Open starts qmail-queue. An error means it could not be started; qmail
 // callers answer that with "qqt failure".
 func Open(home string, env []string, stderr io.Writer) (*QQ, error) {
+	return OpenAs(home, env, stderr, nil)
+}
+
+// OpenAs is Open with the qmail-queue started as cred (nil: as this
+// process), for a caller whose own real ids are not the sender's
+// (prog.Context.Cred).
+func OpenAs(home string, env []string, stderr io.Writer, cred *syscall.Credential) (*QQ, error) {
 	mr, mw, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -65,6 +72,9 @@ func Open(home string, env []string, stderr io.Writer) (*QQ, error) {
 	cmd.Args[0] = filepath.Base(cmd.Path)
 	cmd.Env = env
 	cmd.Dir = home
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	cmd.Stdin = mr
 	cmd.Stdout = er // qmail-queue reads its envelope from fd 1
 	cmd.Stderr = stderr

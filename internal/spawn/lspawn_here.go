@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"unsafe"
 
@@ -29,13 +28,12 @@ func isOurs(ctx *prog.Context, name string) bool {
 }
 
 // deliverHere is one qmail-local run without the exec, on a thread of
-// its own that has become the recipient (asUser; a thread kept from the
-// same user's last delivery when there is one, see userThreads). Everything qmail-local
-// does then happens with the user's rights exactly as in the exec'd
-// program: reading .qmail files, writing Maildirs and mbox files, and
-// forking |programs and the qmail-queue of a forward, which inherit the
-// thread's credentials (the Go runtime makes its new threads from a
-// clean template thread, never from this one).
+// its own that has become the recipient for the file system (becomeUser;
+// a thread kept from the same user's last delivery when there is one, see
+// userThreads). Everything qmail-local does then happens with the user's
+// rights exactly as in the exec'd program: reading .qmail files, writing
+// Maildirs and mbox files; the |programs and the qmail-queue of a forward
+// are started with the user's uid, gid and group (prog.Context.Cred).
 //
 // The report is what the exec path makes of qmail-local's output and
 // exit code; a panic is reported as a crash of qmail-local.
@@ -45,11 +43,15 @@ func (l *lspawn) deliverHere(uid, gid int, args []string, msg *os.File) spawnpro
 	}
 	var rep spawnproto.Report
 	dirs := l.dirGroup(uid)
+	var cred *syscall.Credential // children as the user (becomeUser)
+	if os.Geteuid() == 0 {
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}}
+	}
 	switch l.threads.run(uid, gid, func() {
 		var out bytes.Buffer
 		ctx := &prog.Context{
 			Args: append([]string{"qmail-local"}, args...), Env: l.e.ctx.Env, Home: l.e.ctx.Home,
-			Stdin: msg, Stdout: &out, Stderr: &out,
+			Stdin: msg, Stdout: &out, Stderr: &out, Cred: cred,
 		}
 		code := localdelivery.RunDirs(ctx, dirs)
 		rep = localReport(code, cutReport(out.Bytes()))
@@ -87,7 +89,7 @@ func (l *lspawn) getpwHere(local string) (userdb.Entry, *spawnproto.Report) {
 	return userdb.Entry{}, &r
 }
 
-// Outcomes of asUser.
+// Outcomes of userThreads.run.
 const (
 	threadOK    = iota // f ran and returned
 	threadMain         // refused: the goroutine landed on the main thread
@@ -95,60 +97,34 @@ const (
 	threadPanic        // f panicked
 )
 
-// asUser runs f on an OS thread of its own that, when this process is
-// root, first becomes uid:gid — real, effective and saved ids, and gid as
-// the only group, changed for that thread alone with raw system calls —
-// and is thrown away afterwards (the goroutine ends locked to it, so the
-// Go runtime never reuses it). The thread keeps no root capability, so
-// it can neither signal nor trace others; this is stricter than the
-// setfsuid of DESIGN.md. Not root (a user-mode install), f runs as the
-// caller.
-func asUser(uid, gid int, f func()) int {
-	ch := make(chan int, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
-		if syscall.Gettid() == os.Getpid() {
-			// The main thread cannot be thrown away (cmd/qmail keeps
-			// other goroutines off it; a test binary may not).
-			runtime.UnlockOSThread()
-			ch <- threadMain
-			return
-		}
-		defer func() {
-			if recover() != nil {
-				ch <- threadPanic
-			}
-		}()
-		if os.Geteuid() == 0 {
-			if err := becomeUser(uid, gid); err != nil {
-				ch <- threadCreds
-				return
-			}
-		}
-		f()
-		ch <- threadOK
-	}()
-	return <-ch
-}
-
-// becomeUser gives the calling thread, and only it, uid and gid with gid
-// as its one group, and checks that it took. The raw calls are per
-// thread in Linux; Go's syscall.Setuid would change every thread.
+// becomeUser makes the calling thread, and only it, uid:gid for the file
+// system: its file-system uid and gid (setfsuid, setfsgid) and its groups
+// (gid alone), as DESIGN.md says, through raw calls that Linux applies
+// per thread (Go's syscall.Setuid would change every thread). Files are
+// then read, created and owned as the user, and the kernel drops the
+// file capabilities (DAC override and the like) from the thread.
+//
+// Its real and saved uid stay root's, on purpose: Linux lets a user
+// signal, or set the limits of, any thread whose real or saved uid is
+// his, and a signal sent to a thread reaches the whole process. Given
+// the user's real uid too, a delivery thread let that user stop or kill
+// qmail-lspawn, or lower its limits, from his own |program. So children
+// do not inherit the user from the thread: they are started with the
+// user's ids (prog.Context.Cred).
 func becomeUser(uid, gid int) error {
 	groups := []uint32{uint32(gid)}
 	if _, _, e := syscall.RawSyscall(syscall.SYS_SETGROUPS, 1, uintptr(unsafe.Pointer(&groups[0])), 0); e != 0 {
 		return fmt.Errorf("setgroups: %v", e)
 	}
-	if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {
-		return fmt.Errorf("setresgid: %v", e)
+	// setfsgid and setfsuid return the previous value and no error:
+	// asked again, they tell whether it took.
+	syscall.RawSyscall(syscall.SYS_SETFSGID, uintptr(gid), 0, 0)
+	if g, _, _ := syscall.RawSyscall(syscall.SYS_SETFSGID, uintptr(gid), 0, 0); int(g) != gid {
+		return fmt.Errorf("still fsgid %d", g)
 	}
-	if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
-		return fmt.Errorf("setresuid: %v", e)
-	}
-	var r, e, s uint32
-	syscall.RawSyscall(syscall.SYS_GETRESUID, uintptr(unsafe.Pointer(&r)), uintptr(unsafe.Pointer(&e)), uintptr(unsafe.Pointer(&s)))
-	if int(r) != uid || int(e) != uid || int(s) != uid {
-		return fmt.Errorf("still uid %d/%d/%d", r, e, s)
+	syscall.RawSyscall(syscall.SYS_SETFSUID, uintptr(uid), 0, 0)
+	if u, _, _ := syscall.RawSyscall(syscall.SYS_SETFSUID, uintptr(uid), 0, 0); int(u) != uid {
+		return fmt.Errorf("still fsuid %d", u)
 	}
 	return nil
 }

@@ -47,10 +47,13 @@ func (e *engine) report(r spawnproto.Report) {
 }
 
 func (e *engine) serve(deliver deliverFunc) int {
-	// Like qmail's spawners, ignore SIGPIPE: when qmail-send dies, the
+	// Like qmail's spawners, survive SIGPIPE: when qmail-send dies, the
 	// deliveries in flight still finish and their reports fail quietly,
-	// instead of Go killing us at the first write to descriptor 1.
-	signal.Ignore(syscall.SIGPIPE)
+	// instead of Go killing us at the first write to descriptor 1. Asked
+	// for rather than ignored: an ignored signal stays ignored in the
+	// |programs that in-process deliveries start, where qmail gives them
+	// the default (a pipeline in a .qmail line must die of a closed pipe).
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	if err := spawnproto.WriteLimit(e.out, spawnproto.Limit); err != nil {
 		return 111
 	}

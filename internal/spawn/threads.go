@@ -8,16 +8,16 @@ import (
 	"time"
 )
 
-// userThreads keeps the threads that asUser made into a user for a short
-// while, to run that same user's next work: qmail-lspawn delivering a
+// userThreads runs work as a user on OS threads of its own that become
+// that user (becomeUser; not root: as the caller) and keeps them for a
+// short while, to run that same user's next work: qmail-lspawn delivering a
 // burst of mail to one mailbox made and threw away two threads per
 // delivery (one as qmailp for qmail-getpw's lookup, one as the
 // recipient), some forty system calls each (issue 8). A kept thread only
 // ever runs work for the uid and gid it became, stays locked to its
 // goroutine, and is thrown away — never handed back to the Go runtime —
 // when it has been idle for idleFor, when maxIdle threads already wait,
-// or when work on it panicked. A nil *userThreads makes a thread for each
-// call, as asUser alone does.
+// or when work on it panicked.
 type userThreads struct {
 	mu      sync.Mutex
 	idle    map[userCred][]*userThread
@@ -45,13 +45,10 @@ type threadJob struct {
 	done chan int // threadOK or threadPanic
 }
 
-// run runs f on a thread that is uid:gid (see asUser), a kept one if one
+// run runs f on a thread that is uid:gid (becomeUser), a kept one if one
 // is idle, and says how it went (threadOK, threadMain, threadCreds,
 // threadPanic).
 func (p *userThreads) run(uid, gid int, f func()) int {
-	if p == nil {
-		return asUser(uid, gid, f)
-	}
 	c := userCred{uid, gid}
 	if t := p.take(c); t != nil {
 		done := make(chan int, 1)
@@ -80,7 +77,7 @@ func (p *userThreads) take(c userCred) *userThread {
 	return t
 }
 
-// newThread is the goroutine of a new thread: asUser's first steps, the
+// newThread is the goroutine of a new thread: the main-thread check and becomeUser, the
 // first work, and then, while it is wanted, the user's next work.
 func (p *userThreads) newThread(c userCred, f func(), first chan int) {
 	runtime.LockOSThread() // never unlocked: the thread dies with this goroutine

@@ -10,21 +10,23 @@ import (
 )
 
 // TestMain keeps the main goroutine on the main thread, as cmd/qmail
-// does, so that no work lands there (asUser refuses it).
+// does, so that no work lands there (userThreads refuses it).
 func TestMain(m *testing.M) {
 	runtime.LockOSThread()
 	os.Exit(m.Run())
 }
 
-// tidOf runs work for uid:gid through p and returns the thread's id and
-// its uids.
-func tidOf(t *testing.T, p *userThreads, uid, gid int) (tid int, ruid, euid int) {
+// tidOf runs work for uid:gid through p and returns the thread's id, its
+// file-system uid (what files are opened as) and its real uid.
+func tidOf(t *testing.T, p *userThreads, uid, gid int) (tid int, fsuid, ruid int) {
 	t.Helper()
 	r := p.run(uid, gid, func() {
 		tid = syscall.Gettid()
+		f, _, _ := syscall.RawSyscall(syscall.SYS_SETFSUID, ^uintptr(0), 0, 0) // -1: only asks
+		fsuid = int(f)
 		var r, e, s uint32
 		syscall.RawSyscall(syscall.SYS_GETRESUID, uintptr(uptr(&r)), uintptr(uptr(&e)), uintptr(uptr(&s)))
-		ruid, euid = int(r), int(e)
+		ruid = int(r)
 	})
 	if r != threadOK {
 		t.Fatalf("run: outcome %d", r)
@@ -41,24 +43,28 @@ func TestUserThreadsReuse(t *testing.T) {
 	if os.Geteuid() == 0 {
 		uidA, uidB = 65534, 65533
 	}
-	a1, ruid, euid := tidOf(t, p, uidA, uidA)
-	if ruid != uidA || euid != uidA {
-		t.Fatalf("work ran as %d/%d, want %d", ruid, euid, uidA)
+	// The real uid stays the process's: a user may signal (and so stop
+	// or kill the whole process) and set limits of a thread whose real
+	// or saved uid is his.
+	realUID := os.Getuid()
+	a1, fsuid, ruid := tidOf(t, p, uidA, uidA)
+	if fsuid != uidA || ruid != realUID {
+		t.Fatalf("work ran with fsuid %d, real uid %d; want %d and %d", fsuid, ruid, uidA, realUID)
 	}
-	a2, ruid, euid := tidOf(t, p, uidA, uidA)
+	a2, fsuid, ruid := tidOf(t, p, uidA, uidA)
 	if a2 != a1 {
 		t.Errorf("same user's next work on thread %d, not the kept %d", a2, a1)
 	}
-	if ruid != uidA || euid != uidA {
-		t.Errorf("reused thread runs as %d/%d, want %d", ruid, euid, uidA)
+	if fsuid != uidA || ruid != realUID {
+		t.Errorf("reused thread has fsuid %d, real uid %d; want %d and %d", fsuid, ruid, uidA, realUID)
 	}
 	if os.Geteuid() == 0 {
-		b, ruid, _ := tidOf(t, p, uidB, uidB)
+		b, fsuid, _ := tidOf(t, p, uidB, uidB)
 		if b == a1 {
 			t.Errorf("another user's work ran on user %d's thread", uidA)
 		}
-		if ruid != uidB {
-			t.Errorf("work ran as %d, want %d", ruid, uidB)
+		if fsuid != uidB {
+			t.Errorf("work ran with fsuid %d, want %d", fsuid, uidB)
 		}
 	}
 

@@ -124,7 +124,7 @@ type PasswdCache struct {
 	Path string
 
 	mu   sync.Mutex
-	key  [4]int64 // dev, inode, size, mtime in ns
+	key  [5]int64 // dev, inode, size, mtime and ctime in ns (ctime: an edit that keeps size and mtime)
 	list []Passwd
 }
 
@@ -134,7 +134,7 @@ func (c *PasswdCache) Read() ([]Passwd, error) {
 	if err := syscall.Stat(c.Path, &st); err != nil {
 		return nil, fmt.Errorf("unable to read %s: %w", c.Path, sysErr(err))
 	}
-	key := [4]int64{int64(st.Dev), int64(st.Ino), st.Size, st.Mtim.Nano()}
+	key := [5]int64{int64(st.Dev), int64(st.Ino), st.Size, st.Mtim.Nano(), st.Ctim.Nano()}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.list != nil && key == c.key {
