@@ -510,9 +510,8 @@ func TestQueueKilledMidWrite(t *testing.T) {
 		}
 	}
 	// Stream 4 MB; once qmail-queue has written part of it into its mess
-	// file, kill it. (An in-process qmail-smtpd takes a qmail-queue
-	// worker only once the message outgrows what it keeps in memory, so
-	// the process is looked for after 200 kB.)
+	// file, kill it (looked for after 200 kB, so that the write has
+	// begun).
 	var qq proc
 	line := strings.Repeat("y", 98) + "\r\n"
 	chunk := strings.Repeat(line, 100) // 10 kB

@@ -137,7 +137,11 @@ func (p *Workers) current() (*worker, error) {
 	return w, nil
 }
 
-// retire forgets w, which failed, and ends it.
+// retire forgets w, which a message could not be handed to, and closes
+// its socket: a worker still alive then queues what it already holds and
+// exits at the end of its input. Killing it would fail those messages
+// too, and one killed after its todo/ link but before its answer would be
+// retried by its client and arrive twice.
 func (p *Workers) retire(w *worker) {
 	p.mu.Lock()
 	if p.w == w {
@@ -145,7 +149,6 @@ func (p *Workers) retire(w *worker) {
 	}
 	p.mu.Unlock()
 	w.sock.Close()
-	w.cmd.Process.Kill()
 }
 
 // send hands the worker one message's three descriptors.

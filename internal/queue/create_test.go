@@ -26,13 +26,17 @@ func TestUnnamedAndPidWays(t *testing.T) {
 			}
 			j := &job{q: q, now: fixed, pid: 4242, uid: 7, ids: rootIDs()}
 			var code int
+			var f *os.File
 			if way == "unnamed" {
-				_, code = j.newMess()
+				f, code = j.newMess()
 				if !j.unnamed {
 					t.Fatal("O_TMPFILE works here but the pid/ way was taken")
 				}
 			} else {
-				_, code = j.newMessPid()
+				f, code = j.newMessPid()
+			}
+			if f != nil {
+				defer f.Close()
 			}
 			if code != ExitOK {
 				t.Fatalf("message file: exit %d", code)

@@ -75,6 +75,12 @@ func worker(ctx *prog.Context, opt Options) int {
 			closeFDs(fds)
 			continue
 		}
+		// The sender's Fd() made these blocking; made pollable again, a
+		// read waiting on a slow injector holds no thread, and Run's
+		// alarm can interrupt it by closing the file.
+		for _, fd := range fds {
+			syscall.SetNonblock(fd, true)
+		}
 		msg := os.NewFile(uintptr(fds[0]), "message")
 		env := os.NewFile(uintptr(fds[1]), "envelope")
 		res := os.NewFile(uintptr(fds[2]), "result")
@@ -84,7 +90,11 @@ func worker(ctx *prog.Context, opt Options) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			code := Run(ctx.Home, msg, env, o)
+			code := ExitBug // a panic ends this message only: "qq internal bug"
+			func() {
+				defer func() { recover() }()
+				code = Run(ctx.Home, msg, env, o)
+			}()
 			msg.Close()
 			env.Close()
 			res.Write([]byte{byte(code)})

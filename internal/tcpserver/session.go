@@ -1,18 +1,13 @@
 package tcpserver
 
-import (
-	"os"
-	"strconv"
-	"strings"
-	"sync"
-)
+import "sync"
 
 // sessionNumbers hands out the P of the -v lines ("pid P from IP", "ok P
 // ...", "end P status S") for connections that get no process of their
 // own: in-process sessions, and connections denied or dropped before a
 // program ran. ucspi-tcp's P is its child's pid, unique among live
 // processes; these numbers are unique among live sessions and lie above
-// the kernel's largest pid (/proc/sys/kernel/pid_max), so that no process
+// the largest pid the kernel allows (PID_MAX_LIMIT), so that no process
 // ever has one: an administrator who runs kill on P gets "no such
 // process" instead of signalling someone else — an OS thread id, the
 // earlier choice, signals the whole tcpserver. A number is reused once
@@ -24,20 +19,15 @@ import (
 // switches among the machine's largest costs; issue 8.)
 type sessionNumbers struct {
 	mu   sync.Mutex
-	base int   // pid_max: numbers are base+1, base+2, ...
+	base int   // pidMax(): numbers are base+1, base+2, ...
 	next int   // the next never-used number
 	free []int // numbers of ended sessions
 }
 
-// pidMax is the kernel's largest pid, or the 64-bit default if it
-// cannot be read.
+// pidMax is the largest pid Linux allows on 64-bit systems.
 func pidMax() int {
-	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
-	if err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > 0 {
-			return n
-		}
-	}
+	// PID_MAX_LIMIT, the most an administrator can set pid_max to at any
+	// time, rather than today's pid_max: a number above it is never a pid.
 	return 4194304
 }
 
