@@ -94,7 +94,11 @@ func run() int {
 		Files:     openFiles(),
 		InProcess: inProcess,
 	}
-	return main.run(ctx)
+	code := main.run(ctx)
+	// The wrappers of inherited descriptors live as long as the program:
+	// one it uses only by number must not be closed under it.
+	runtime.KeepAlive(ctx.Files)
+	return code
 }
 
 // inProcessable are the programs tcpserver may run as goroutines (see
@@ -112,14 +116,20 @@ func inProcess(name string) (prog.Main, bool) {
 }
 
 // openFiles returns descriptors 0-9 for the programs that use raw
-// descriptors (qmail-send's spawner pipes, qmail-queue's envelope). A
-// descriptor that is not open is left nil: wrapping it would let the
-// garbage collector close whatever file later takes its number.
+// descriptors (qmail-send's spawner pipes, qmail-queue's envelope). Only
+// a descriptor inherited through exec is wrapped: one without
+// close-on-exec. A descriptor that is not open is left nil, and so is one
+// with close-on-exec: that is the Go runtime's own (its epoll and event
+// descriptors, opened before main runs when os.Stdin is made pollable).
+// Wrapped, it would be closed by the garbage collector when the program
+// does not use the wrapper — qmail-clean died of exactly that ("epollwait
+// on fd 6 failed with 9") with qmail-send after it.
 func openFiles() []*os.File {
 	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
 	for fd := 3; fd <= 9; fd++ {
 		var f *os.File
-		if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0); errno == 0 {
+		flags, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0)
+		if errno == 0 && flags&syscall.FD_CLOEXEC == 0 {
 			f = os.NewFile(uintptr(fd), fmt.Sprintf("fd%d", fd))
 		}
 		files = append(files, f)

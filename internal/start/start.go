@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -36,6 +37,7 @@ type role struct {
 // Main is qmail-start. On success it does not return: it becomes
 // qmail-send.
 func Main(ctx *prog.Context) int {
+	held := holdLowFDs()
 	dd := "./Mailbox"
 	var logger []string
 	if len(ctx.Args) > 1 {
@@ -115,7 +117,7 @@ func Main(ctx *prog.Context) int {
 		fds[1+2*i] = inW
 		fds[2+2*i] = outR
 	}
-	return becomeSend(ctx, filepath.Join(bin, "qmail-send"), fds, send, root)
+	return becomeSend(ctx, filepath.Join(bin, "qmail-send"), fds, send, root, held)
 }
 
 func startChild(ctx *prog.Context, path string, args []string, stdin, stdout *os.File, who role, root bool) error {
@@ -134,24 +136,36 @@ func startChild(ctx *prog.Context, path string, args []string, stdin, stdout *os
 	return cmd.Start()
 }
 
+// holdLowFDs keeps descriptors 3-9 taken (by /dev/null, close-on-exec)
+// while qmail-start works, so that every descriptor it or the Go runtime
+// opens meanwhile (the runtime's epoll and event descriptors at the
+// first pipe, the children's pidfds) gets a number above 9. becomeSend
+// then puts the pipes on 0-6 over nothing but these. Put on the
+// runtime's own descriptor, a pipe broke the runtime in the moment
+// before the exec: "epollwait on fd 6 failed", qmail-start dying with
+// exit 2 in about half the starts under load. (Only descriptors the
+// runtime opened before main, when standard input is non-blocking, can
+// still be among 3-6; becomeSend keeps that moment as short as it can.)
+func holdLowFDs() []int {
+	var held []int
+	for fd := 3; fd <= 9; fd++ {
+		if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0); errno != syscall.EBADF {
+			continue
+		}
+		n, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			break
+		}
+		held = append(held, n)
+	}
+	return held
+}
+
 // becomeSend moves the pipes to descriptors 0-6, takes qmail-send's
-// account and execs qmail-send, as qmail-start does.
-func becomeSend(ctx *prog.Context, path string, fds [7]*os.File, who role, root bool) int {
-	// Keep a copy of standard error: descriptor 2 is about to be reused.
-	errfd, _, _ := syscall.Syscall(syscall.SYS_FCNTL, 2, syscall.F_DUPFD_CLOEXEC, 20)
-	var high [7]int
-	for i, f := range fds {
-		n, _, errno := syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_DUPFD_CLOEXEC, 20)
-		if errno != 0 {
-			return ctx.Fatal(111, "unable to move descriptor: %v", errno)
-		}
-		high[i] = int(n)
-	}
-	for i, h := range high {
-		if err := syscall.Dup3(h, i, 0); err != nil {
-			return ctx.Fatal(111, "unable to move descriptor: %v", err)
-		}
-	}
+// account and execs qmail-send, as qmail-start does. The account is
+// taken first and the descriptors moved last, right before the exec,
+// over the ones holdLowFDs kept (released just before).
+func becomeSend(ctx *prog.Context, path string, fds [7]*os.File, who role, root bool, held []int) int {
 	if root {
 		if err := syscall.Setgroups([]int{who.gid}); err != nil {
 			return ctx.Fatal(111, "unable to set groups: %v", err)
@@ -163,7 +177,27 @@ func becomeSend(ctx *prog.Context, path string, fds [7]*os.File, who role, root 
 			return ctx.Fatal(111, "unable to set uid: %v", err)
 		}
 	}
+	// Keep a copy of standard error: descriptor 2 is about to be reused.
+	errfd, _, _ := syscall.Syscall(syscall.SYS_FCNTL, 2, syscall.F_DUPFD_CLOEXEC, 20)
+	var high [7]int
+	for i, f := range fds {
+		n, _, errno := syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_DUPFD_CLOEXEC, 20)
+		if errno != 0 {
+			return ctx.Fatal(111, "unable to move descriptor: %v", errno)
+		}
+		high[i] = int(n)
+	}
+	for _, n := range held {
+		syscall.Close(n)
+	}
+	runtime.LockOSThread()
+	for i, h := range high {
+		if _, _, errno := syscall.RawSyscall(syscall.SYS_DUP3, uintptr(h), uintptr(i), 0); errno != 0 {
+			return ctx.Fatal(111, "unable to move descriptor: %v", errno)
+		}
+	}
 	err := syscall.Exec(path, []string{"qmail-send"}, ctx.Env)
+	runtime.KeepAlive(fds)
 	fmt.Fprintf(os.NewFile(errfd, "stderr"), "qmail-start: fatal: unable to run qmail-send: %v\n", err)
 	return 111
 }

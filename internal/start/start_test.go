@@ -207,3 +207,30 @@ func TestLookPath(t *testing.T) {
 		})
 	}
 }
+
+// TestHoldLowFDs: while the low descriptors are held, whatever is opened
+// (a pipe here; the runtime's epoll, the children's pidfds in qmail-start)
+// gets a number above 9, so that becomeSend's moves onto 0-6 can only
+// replace what holdLowFDs took.
+func TestHoldLowFDs(t *testing.T) {
+	held := holdLowFDs()
+	defer func() {
+		for _, n := range held {
+			syscall.Close(n)
+		}
+	}()
+	for fd := 3; fd <= 9; fd++ {
+		if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0); errno != 0 {
+			t.Errorf("descriptor %d not held: %v", fd, errno)
+		}
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if r.Fd() <= 9 || w.Fd() <= 9 {
+		t.Errorf("pipe opened on %d and %d while 3-9 were held", r.Fd(), w.Fd())
+	}
+}
