@@ -13,14 +13,20 @@ import "sync"
 // delivering to one Maildir) keeps one Group; a nil *Group fsyncs every
 // time, as a one-message process does.
 type Group struct {
+	// FS, if set, is where the users of this Group make their files'
+	// data durable with syncfs rounds instead of an fsync of each file
+	// (maildir.DeliverGroup; see FS).
+	FS *FSSet
+
 	mu   sync.Mutex
-	dirs map[string]*dirRounds
+	dirs map[string]*rounds
 	sync func(string) error // SyncDir; tests count and hold the fsyncs
 }
 
-// dirRounds is one folder's fsync in progress (cur) and the one that will
-// follow it (next), which late callers join.
-type dirRounds struct {
+// rounds is one operation in progress (cur: a folder's fsync, or an FS's
+// syncfs) and the one that will follow it (next), which late callers
+// join.
+type rounds struct {
 	cur, next *round
 }
 
@@ -37,52 +43,58 @@ func (g *Group) SyncDir(dir string) error {
 	}
 	g.mu.Lock()
 	if g.dirs == nil {
-		g.dirs = map[string]*dirRounds{}
+		g.dirs = map[string]*rounds{}
 	}
 	d := g.dirs[dir]
 	if d == nil {
-		d = &dirRounds{}
+		d = &rounds{}
 		g.dirs[dir] = d
 	}
-	if d.cur == nil {
-		r := &round{done: make(chan struct{})}
-		d.cur = r
-		g.mu.Unlock()
-		return g.run(dir, d, r)
-	}
-	if d.next != nil {
-		r := d.next
-		g.mu.Unlock()
-		<-r.done
-		return r.err
-	}
-	// Lead the next round once the running one is over.
-	r := &round{done: make(chan struct{})}
-	d.next = r
-	prev := d.cur
-	g.mu.Unlock()
-	<-prev.done
-	g.mu.Lock()
-	d.cur, d.next = r, nil
-	g.mu.Unlock()
-	return g.run(dir, d, r)
+	return d.join(&g.mu, func() error {
+		if g.sync != nil {
+			return g.sync(dir)
+		}
+		return SyncDir(dir)
+	}, func() { delete(g.dirs, dir) })
 }
 
-// run performs round r's fsync and releases its waiters. The folder's
-// entry is dropped when nobody waits, so the map holds only busy folders;
-// while a next round is queued, cur stays set so that new callers join it.
-func (g *Group) run(dir string, d *dirRounds, r *round) error {
-	if g.sync != nil {
-		r.err = g.sync(dir)
-	} else {
-		r.err = SyncDir(dir)
+// join serves a caller, who holds mu, with a round of op that begins
+// after the call: it leads a round at once when none runs, joins the
+// round queued behind the running one, or queues that round and leads it
+// once the running one is over. It returns with mu released, and the
+// round's error. idle runs (under mu) when a round ends with none queued.
+// While a next round is queued, cur stays set so that new callers join it.
+func (d *rounds) join(mu *sync.Mutex, op func() error, idle func()) error {
+	var r *round
+	switch {
+	case d.cur == nil:
+		r = &round{done: make(chan struct{})}
+		d.cur = r
+		mu.Unlock()
+	case d.next != nil:
+		r = d.next
+		mu.Unlock()
+		<-r.done
+		return r.err
+	default:
+		r = &round{done: make(chan struct{})}
+		d.next = r
+		prev := d.cur
+		mu.Unlock()
+		<-prev.done
+		mu.Lock()
+		d.cur, d.next = r, nil
+		mu.Unlock()
 	}
-	g.mu.Lock()
+	r.err = op()
+	mu.Lock()
 	if d.next == nil {
 		d.cur = nil
-		delete(g.dirs, dir)
+		if idle != nil {
+			idle()
+		}
 	}
-	g.mu.Unlock()
+	mu.Unlock()
 	close(r.done)
 	return r.err
 }

@@ -84,19 +84,27 @@ func (osFS) SyncDir(p string) error { return durable.SyncDir(p) }
 // Deliver writes prefix and then msg, verbatim, as a new message in the
 // Maildir dir and returns its file name (without tmp/ or new/).
 func Deliver(dir string, prefix []byte, msg io.Reader) (string, error) {
-	return deliver(osFS{}, dir, prefix, msg)
+	return deliver(osFS{}, nil, dir, prefix, msg)
 }
 
 // DeliverGroup is Deliver with the fsync of new/ shared with the
 // deliveries into the same Maildir that run at the same time (see
 // durable.Group): a process delivering many messages at once to one
 // mailbox fsyncs its new/ once per round instead of once per message.
-// A nil group is Deliver.
+// A nil group is Deliver. When the group has an FSSet (g.FS), the
+// message file is made durable by a syncfs round shared with every
+// delivery on the same file system instead of by its own fsync, and so
+// is its link in new/ (durable.FS): two rounds per delivery, each serving
+// all the deliveries waiting at that moment.
 func DeliverGroup(g *durable.Group, dir string, prefix []byte, msg io.Reader) (string, error) {
 	if g == nil {
 		return Deliver(dir, prefix, msg)
 	}
-	return deliver(groupFS{g: g}, dir, prefix, msg)
+	var files *durable.FS
+	if g.FS != nil {
+		files, _ = g.FS.For(dir) // nil if dir is unreachable; deliver reports that
+	}
+	return deliver(groupFS{g: g}, files, dir, prefix, msg)
 }
 
 // groupFS is osFS with folder fsyncs coalesced by a durable.Group.
@@ -112,7 +120,13 @@ func (f groupFS) SyncDir(p string) error { return f.g.SyncDir(p) }
 // already paranoia.
 const createTries = 5
 
-func deliver(fsys fs, dir string, prefix []byte, msg io.Reader) (string, error) {
+// deliver is Deliver through fsys; with files set, the file's data and
+// its new/ name are made durable by files' rounds, not by fsyncs.
+func deliver(fsys fs, files *durable.FS, dir string, prefix []byte, msg io.Reader) (string, error) {
+	var tok durable.Token
+	if files != nil {
+		tok = files.Begin()
+	}
 	if fi, err := os.Stat(dir + "/."); err != nil {
 		return "", &Error{"chdir", dir, err}
 	} else if !fi.IsDir() {
@@ -154,19 +168,31 @@ func deliver(fsys fs, dir string, prefix []byte, msg io.Reader) (string, error) 
 		}
 		return fail("write", err)
 	}
-	if err := f.Sync(); err != nil {
-		return fail("sync", err)
+	if files == nil {
+		if err := f.Sync(); err != nil {
+			return fail("sync", err)
+		}
 	}
 	err = f.Close()
 	f = nil
 	if err != nil {
 		return fail("close", err)
 	}
+	if files != nil {
+		// The whole message on disk before its name appears in new/.
+		if err := files.Sync(tok); err != nil {
+			return fail("sync", err)
+		}
+	}
 	newdir := filepath.Join(dir, "new")
 	if err := fsys.Link(tmp, filepath.Join(newdir, name)); err != nil {
 		return fail("link", err)
 	}
-	if err := fsys.SyncDir(newdir); err != nil {
+	syncNew := fsys.SyncDir
+	if files != nil {
+		syncNew = func(string) error { return files.Sync(tok) }
+	}
+	if err := syncNew(newdir); err != nil {
 		// The link may not be durable: take it back, so that a retry
 		// does not leave two copies, and report the failure.
 		fsys.Remove(filepath.Join(newdir, name))

@@ -216,7 +216,7 @@ func TestDeliverFaults(t *testing.T) {
 		if msg == nil {
 			msg = strings.NewReader("Subject: x\n\nbody\n")
 		}
-		_, err := deliver(faultFS{step: tc.step, err: tc.err}, dir, []byte("Delivered-To: x\n"), msg)
+		_, err := deliver(faultFS{step: tc.step, err: tc.err}, nil, dir, []byte("Delivered-To: x\n"), msg)
 		var me *Error
 		if !errors.As(err, &me) {
 			t.Errorf("%s: err %v, want *Error", tc.op, err)

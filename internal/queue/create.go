@@ -189,9 +189,11 @@ func (j *job) newIntd(envIn io.Reader) int {
 		}
 		j.intd = intd
 	}
-	if err := f.Sync(); err != nil {
-		j.cleanup()
-		return ExitWrite
+	if j.fs == nil {
+		if err := f.Sync(); err != nil {
+			j.cleanup()
+			return ExitWrite
+		}
 	}
 	return ExitOK
 }

@@ -9,6 +9,7 @@ import (
 	"goqmail/internal/durable"
 	"goqmail/internal/ids"
 	"goqmail/internal/prog"
+	"goqmail/internal/queuefs"
 )
 
 // Worker is "qmail-queue --worker", goqmail's long-lived qmail-queue: a
@@ -44,8 +45,15 @@ func Worker(ctx *prog.Context) int {
 
 // worker is Worker with Run's options (for tests).
 func worker(ctx *prog.Context, opt Options) int {
-	// Messages committed at the same time share their folders' fsyncs.
+	// Messages committed at the same time share their folders' fsyncs,
+	// and their files are made durable by shared syncfs rounds.
 	opt.Dirs = &durable.Group{}
+	if opt.FS == nil {
+		if fs, err := durable.OpenFS(queuefs.New(ctx.Home).Dir); err == nil {
+			opt.FS = fs
+			defer fs.Close()
+		}
+	}
 	f := ctx.File(0)
 	if f == nil {
 		return ExitRead

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"goqmail/internal/control"
+	"goqmail/internal/durable"
 	"goqmail/internal/prog"
 	"goqmail/internal/queuefs"
 	"goqmail/internal/rewrite"
@@ -95,6 +96,7 @@ type sender struct {
 	todoDone      chan preparedBatch // where that batch arrives
 	hupPending    bool               // HUP came while a batch was in flight
 	mutex         *os.File           // lock/sendmutex, flocked while qmail-send runs
+	fs            *durable.FS        // nil: fsync each todo batch file (prepareBatch)
 
 	delnum   int
 	exitasap bool
@@ -160,6 +162,11 @@ func newSender(ctx *prog.Context) (*sender, int) {
 	// kept in the sender, or the garbage collector would close the file
 	// and drop the lock.
 	s.mutex = mutex
+	// The todo batches' files are made durable by syncfs rounds
+	// (prepareBatch); where it cannot be opened, by fsyncs as before.
+	if fs, err := durable.OpenFS(s.q.Dir); err == nil {
+		s.fs = fs
+	}
 	files := [6]*os.File{}
 	for i := range files {
 		files[i] = ctx.File(i + 1)

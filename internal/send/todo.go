@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"goqmail/internal/addr"
+	"goqmail/internal/durable"
 	"goqmail/internal/queuefs"
 	"goqmail/internal/rewrite"
 )
@@ -108,22 +109,27 @@ type preparedBatch struct {
 }
 
 // prepareBatch turns a batch of todo/N into info/S/N and local/remote
-// files, as qmail-send does one by one, with the same files and fsyncs.
-// The messages' files are written and fsynced in parallel goroutines, and
-// each folder that got new names is fsynced once for the batch instead of
-// once per message: done one after another, the fsyncs were qmail-send's
-// whole cost per message and capped how many messages a second the queue
-// could take in (issue 8). It touches only the batch's own files and
-// read-only state (rw is not reloaded while a batch is in flight), so it
-// runs beside the main loop.
+// files, as qmail-send does one by one, with the same files. The
+// messages' files are written in parallel goroutines and then made
+// durable together: by one syncfs round (durable.FS) when qmail-send has
+// one, else each file fsynced and each folder that got new names fsynced
+// once for the batch. Done one after another, the fsyncs were
+// qmail-send's whole cost per message and capped how many messages a
+// second the queue could take in (issue 8). It touches only the batch's
+// own files and read-only state (rw is not reloaded while a batch is in
+// flight), so it runs beside the main loop.
 func (s *sender) prepareBatch(ns []uint64, rw *rewrite.Rewriter, now time.Time) preparedBatch {
 	b := preparedBatch{preps: make([]prepared, len(ns)), dirFailed: map[string]bool{}}
+	var tok durable.Token
+	if s.fs != nil {
+		tok = s.fs.Begin()
+	}
 	var wg sync.WaitGroup
 	for i, n := range ns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b.preps[i] = s.prepareTodo(n, rw, now)
+			b.preps[i] = s.prepareTodo(n, rw, now, s.fs == nil)
 		}()
 	}
 	wg.Wait()
@@ -134,6 +140,19 @@ func (s *sender) prepareBatch(ns []uint64, rw *rewrite.Rewriter, now time.Time) 
 				dirs[d] = true
 			}
 		}
+	}
+	if len(dirs) == 0 {
+		return b
+	}
+	if s.fs != nil {
+		// One round for the batch: a failure fails every message in it
+		// as a failed fsync of its info file would (integrate logs it).
+		if s.fs.Sync(tok) != nil {
+			for d := range dirs {
+				b.dirFailed[d] = true
+			}
+		}
+		return b
 	}
 	var mu sync.Mutex
 	for d := range dirs {
@@ -198,11 +217,12 @@ func (s *sender) integrate(b preparedBatch) {
 	}
 }
 
-// prepareTodo writes and fsyncs info/S/N and local/remote files for
-// todo/N. It runs in a goroutine of its own: it touches only message
-// N's files and read-only state (the rewriter), and returns its log
-// lines instead of writing them.
-func (s *sender) prepareTodo(n uint64, rw *rewrite.Rewriter, now time.Time) (p prepared) {
+// prepareTodo writes info/S/N and local/remote files for todo/N, and
+// fsyncs each if fsync is set (else prepareBatch makes them durable). It
+// runs in a goroutine of its own: it touches only message N's files and
+// read-only state (the rewriter), and returns its log lines instead of
+// writing them.
+func (s *sender) prepareTodo(n uint64, rw *rewrite.Rewriter, now time.Time, fsync bool) (p prepared) {
 	p.n = n
 	logf := func(format string, a ...any) { p.logs = append(p.logs, fmt.Sprintf(format, a...)) }
 	todo := s.q.Todo(n)
@@ -259,10 +279,12 @@ func (s *sender) prepareTodo(n uint64, rw *rewrite.Rewriter, now time.Time) (p p
 		fail(s.q.Info(n))
 		return p
 	}
-	if err := info.Sync(); err != nil {
-		logf("warning: trouble fsyncing %s; will try again later\n", s.rel(s.q.Info(n)))
-		info.Close()
-		return p
+	if fsync {
+		if err := info.Sync(); err != nil {
+			logf("warning: trouble fsyncing %s; will try again later\n", s.rel(s.q.Info(n)))
+			info.Close()
+			return p
+		}
 	}
 	if err := info.Close(); err != nil {
 		fail(s.q.Info(n))
@@ -280,7 +302,7 @@ func (s *sender) prepareTodo(n uint64, rw *rewrite.Rewriter, now time.Time) (p p
 			continue
 		}
 		f := s.q.Chan(c == 1, n)
-		if err := writeSynced(f, bufs[c]); err != nil {
+		if err := writeFile(f, bufs[c], fsync); err != nil {
 			logf("warning: trouble writing to %s; will try again later\n", s.rel(f))
 			return p
 		}
@@ -291,8 +313,9 @@ func (s *sender) prepareTodo(n uint64, rw *rewrite.Rewriter, now time.Time) (p p
 	return p
 }
 
-// writeSynced creates a file exclusively, writes data and fsyncs it.
-func writeSynced(p string, data []byte) error {
+// writeFile creates a file exclusively, writes data and, if fsync is
+// set, fsyncs it.
+func writeFile(p string, data []byte, fsync bool) error {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -301,9 +324,11 @@ func writeSynced(p string, data []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if fsync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	return f.Close()
 }

@@ -55,6 +55,10 @@ type lspawn struct {
 	// by a thread of the user whose deliveries it serves.
 	dirsMu sync.Mutex
 	dirs   map[int]*durable.Group
+	// files makes the in-process deliveries' Maildir files durable with
+	// syncfs rounds shared by all users on a file system (durable.FS):
+	// a round writes everyone's files at once and reveals nothing.
+	files durable.FSSet
 	// threads keeps the threads of in-process work for the same user's
 	// next work (threads.go).
 	threads *userThreads
@@ -69,7 +73,7 @@ func (l *lspawn) dirGroup(uid int) *durable.Group {
 	}
 	g := l.dirs[uid]
 	if g == nil {
-		g = &durable.Group{}
+		g = &durable.Group{FS: &l.files}
 		l.dirs[uid] = g
 	}
 	return g

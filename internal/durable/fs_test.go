@@ -1,0 +1,127 @@
+package durable
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestFSReal: rounds of a real syncfs on the test's file system succeed
+// for many concurrent callers, and FSSet gives one FS per file system.
+func TestFSReal(t *testing.T) {
+	dir := t.TempDir()
+	var set FSSet
+	fs, err := set.For(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "sub")
+	os.Mkdir(sub, 0o755)
+	if again, _ := set.For(sub); again != fs {
+		t.Error("FSSet made a second FS for the same file system")
+	}
+	if _, err := set.For(filepath.Join(dir, "missing")); err == nil {
+		t.Error("FSSet.For a missing folder succeeded")
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok := fs.Begin()
+			if err := os.WriteFile(filepath.Join(dir, "f"+string(rune('a'+i))), []byte("x"), 0o600); err != nil {
+				errs <- err
+				return
+			}
+			errs <- fs.Sync(tok)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestFSCoalesces holds the first round while others call Sync: they are
+// all served by one second round, which starts after the first ends —
+// never by the first, which began before they asked.
+func TestFSCoalesces(t *testing.T) {
+	var rounds atomic.Int32
+	release := make(chan struct{})
+	started := make(chan int32, 10)
+	fs := &FS{sync: func() error {
+		n := rounds.Add(1)
+		started <- n
+		if n == 1 {
+			<-release
+		}
+		return nil
+	}}
+	first := make(chan error, 1)
+	go func() { first <- fs.Sync(fs.Begin()) }()
+	if n := <-started; n != 1 {
+		t.Fatalf("first round is %d", n)
+	}
+	const late = 5
+	var wg sync.WaitGroup
+	lateDone := make(chan error, late)
+	for i := 0; i < late; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lateDone <- fs.Sync(fs.Begin())
+		}()
+	}
+	// None of them may return while the first round runs.
+	select {
+	case <-lateDone:
+		t.Fatal("a caller returned on a round that began before it called")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(lateDone)
+	for err := range lateDone {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := rounds.Load(); n != 2 {
+		t.Errorf("%d rounds, want 2 (the late callers share one)", n)
+	}
+}
+
+// TestFSErrorNotMissed: a write error that a round reports once is the
+// error of every caller that began writing before that round ended, even
+// one whose own round comes later and succeeds; a caller that began after
+// it is not failed by it.
+func TestFSErrorNotMissed(t *testing.T) {
+	fail := errors.New("EIO")
+	var mu sync.Mutex
+	var next error
+	set := func(err error) { mu.Lock(); next = err; mu.Unlock() }
+	fs := &FS{sync: func() error { mu.Lock(); defer mu.Unlock(); return next }}
+	early := fs.Begin() // began writing before the error
+	set(fail)
+	if err := fs.Sync(fs.Begin()); !errors.Is(err, fail) {
+		t.Fatalf("the failing round gave %v", err)
+	}
+	set(nil)
+	if err := fs.Sync(early); err == nil {
+		t.Fatal("a caller that began before the failed round was told its data is safe")
+	}
+	if err := fs.Sync(fs.Begin()); err != nil {
+		t.Fatalf("a caller that began after the failed round: %v", err)
+	}
+}
