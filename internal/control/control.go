@@ -41,7 +41,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -85,10 +84,11 @@ func (d *Dir) Path(name string) string {
 // rel is the name used in error messages.
 func rel(name string) string { return "control/" + name }
 
-// ReadRaw returns a control file's bytes. ok is false if the file does
+// ReadRaw returns a control file's bytes, which the caller must not
+// change (they may be shared: cache.go). ok is false if the file does
 // not exist; any other failure is an *Error.
 func (d *Dir) ReadRaw(name string) (data []byte, ok bool, err error) {
-	data, err = os.ReadFile(d.Path(name))
+	data, err = readFile(d.Path(name))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, false, nil
