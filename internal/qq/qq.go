@@ -36,6 +36,10 @@ type QQ struct {
 	// pipe its answer comes on.
 	wk  *worker
 	res *os.File
+
+	// gate, if set, is asked before the envelope is handed over
+	// (Workers.With).
+	gate Gate
 }
 
 // Program returns the path of the qmail-queue to run for env.
@@ -150,6 +154,8 @@ func (r Result) Permanent() bool { return len(r.Text) > 0 && r.Text[0] == 'D' }
 const ErrBadAddress = "Dthe envelope holds an address with NUL, CR or LF (#5.1.3)"
 
 // Close sends the envelope (sender, recipients) and waits for qmail-queue.
+// With a Gate (Workers.With) it asks the gate first, and aborts the
+// message if the gate says no.
 func (q *QQ) Close(sender string, rcpts []string) Result {
 	if q.done {
 		return Result{Code: 54, Text: Text(54)}
@@ -161,6 +167,13 @@ func (q *QQ) Close(sender string, rcpts []string) Result {
 	if !ok {
 		q.Abort()
 		return Result{Code: -1, Text: ErrBadAddress}
+	}
+	if q.gate != nil {
+		if !q.gate.Commit() {
+			q.Abort()
+			return Result{Code: 54, Text: Text(54)}
+		}
+		defer q.gate.Committed()
 	}
 	q.done = true
 	if err := q.w.Flush(); err != nil && q.werr == nil {

@@ -2,6 +2,7 @@ package qq
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -27,19 +28,57 @@ import (
 // A session whose environment names QMAILQUEUE (a qmail-scanner,
 // simscan or spamdyke setup, possibly chosen per client by tcprules)
 // gets its own qmail-queue per message as before: Open falls back to the
-// exec path. tcpserver makes Workers only when bin/qmail-queue is
-// goqmail's own program; a wrapper installed in its place is exec'd.
+// exec path. So does every session while bin/qmail-queue is not
+// goqmail's own program: a wrapper an administrator installs there, even
+// while tcpserver runs, is exec'd for the next message, as under qmail,
+// where qmail-smtpd execs bin/qmail-queue afresh for each one — never
+// started as a worker with --worker. Open looks at bin/qmail-queue
+// before each message (one stat); when the file is not the one last
+// examined it asks prog.IsSelf again, and a worker started from the old
+// file is retired (it queues what it holds and exits). The file is
+// first examined by NewWorkers, which tcpserver calls before it drops
+// to -u: a root-mode install's setuid copy is mode 04711, which qmaild
+// may run but not read, so later a file of the same device, inode, size,
+// mtime and ctime is taken as the one examined then (any write, rename,
+// chmod or chown changes one of them). A changed file that cannot be
+// read is not known to be ours and is exec'd.
 //
 // If the worker dies, the messages it had in hand fail as "qq crashed"
 // (a temporary failure: their clients try again) and the next Open
 // starts a new one.
+//
+// NewWorkers' value serves every caller alike; With gives the view of
+// one session, whose messages are committed only when its Gate says yes.
 type Workers struct {
+	pool *pool
+	gate Gate // nil: none
+}
+
+// pool is what the views of one Workers share.
+type pool struct {
 	home   string
 	env    []string
 	stderr io.Writer
+	prog   string // HOME/bin/qmail-queue
 
-	mu sync.Mutex
-	w  *worker
+	mu   sync.Mutex
+	w    *worker
+	seen fileID // bin/qmail-queue as last examined (zero: missing)
+	ours bool   // whether that file is goqmail's own
+}
+
+// Gate is how the long-lived process running a session learns when
+// the session is committing a message, the part of queueing that must
+// not be cut: once the envelope is handed over, qmail-queue may queue
+// the message, and its client must then be told so. Close calls Commit
+// before it hands over the envelope and, if that said yes, Committed
+// once qmail-queue's answer is in. A Commit that says no (the process is
+// stopping) makes Close abort the message instead, as if the envelope
+// never came: qmail-queue removes what it wrote, and Close returns
+// exit code 54 ("qq read error"), a temporary failure.
+type Gate interface {
+	Commit() bool
+	Committed()
 }
 
 // worker is one running qmail-queue --worker.
@@ -50,9 +89,20 @@ type worker struct {
 }
 
 // NewWorkers makes a pool for home; the worker starts on demand with env
-// and stderr.
+// and stderr. It examines bin/qmail-queue at once (see Workers), so it
+// is best called while the caller may still read that file.
 func NewWorkers(home string, env []string, stderr io.Writer) *Workers {
-	return &Workers{home: home, env: env, stderr: stderr}
+	p := &pool{home: home, env: env, stderr: stderr, prog: filepath.Join(home, "bin", "qmail-queue")}
+	p.mu.Lock()
+	p.examine()
+	p.mu.Unlock()
+	return &Workers{pool: p}
+}
+
+// With is p as one session sees it: the same worker, with g asked
+// before each of the session's messages is committed.
+func (p *Workers) With(g Gate) *Workers {
+	return &Workers{pool: p.pool, gate: g}
 }
 
 // OpenCtx starts a qmail-queue for a program's message: through the
@@ -66,25 +116,38 @@ func OpenCtx(ctx *prog.Context, env []string) (*QQ, error) {
 	return Open(ctx.Home, env, ctx.Stderr)
 }
 
-// Open is qq.Open through the worker.
+// Open is qq.Open through the worker, or qq.Open itself when env names
+// QMAILQUEUE or bin/qmail-queue is not goqmail's own.
 func (p *Workers) Open(env []string, stderr io.Writer) (*QQ, error) {
+	q, err := p.pool.open(env, stderr)
+	if q != nil {
+		q.gate = p.gate
+	}
+	return q, err
+}
+
+func (p *pool) open(env []string, stderr io.Writer) (*QQ, error) {
 	if v, ok := prog.Lookup(env, "QMAILQUEUE"); ok && v != "" {
 		return Open(p.home, env, stderr)
 	}
 	var ends [6]*os.File // message r/w, envelope r/w, result r/w
-	for i := 0; i < 6; i += 2 {
-		r, w, err := os.Pipe()
-		if err != nil {
-			closeAll(ends[:i])
-			return nil, err
-		}
-		ends[i], ends[i+1] = r, w
-	}
 	var err error
 	for try := 0; try < 2; try++ {
 		var w *worker
 		if w, err = p.current(); err != nil {
 			break
+		}
+		if w == nil {
+			closeAll(ends[:])
+			return Open(p.home, env, stderr)
+		}
+		for i := 0; i < 6 && ends[i] == nil; i += 2 {
+			r, pw, perr := os.Pipe()
+			if perr != nil {
+				closeAll(ends[:])
+				return nil, perr
+			}
+			ends[i], ends[i+1] = r, pw
 		}
 		if err = w.send(ends[0], ends[2], ends[5]); err == nil {
 			closeAll([]*os.File{ends[0], ends[2], ends[5]})
@@ -96,17 +159,27 @@ func (p *Workers) Open(env []string, stderr io.Writer) (*QQ, error) {
 	return nil, err
 }
 
-// current is the running worker, started if there is none.
-func (p *Workers) current() (*worker, error) {
+// current is the running worker, started if there is none; nil (and no
+// error) when bin/qmail-queue is not goqmail's own, and a worker started
+// from an earlier bin/qmail-queue is then retired.
+func (p *pool) current() (*worker, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	changed := p.examine()
 	if p.w != nil {
 		select {
 		case <-p.w.dead:
 			p.w = nil
 		default:
-			return p.w, nil
+			if !changed {
+				return p.w, nil
+			}
+			p.w.sock.Close() // see retire
+			p.w = nil
 		}
+	}
+	if !p.ours {
+		return nil, nil
 	}
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -119,7 +192,7 @@ func (p *Workers) current() (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(p.home, "bin", "qmail-queue"), "--worker")
+	cmd := exec.Command(p.prog, "--worker")
 	cmd.Args[0] = "qmail-queue"
 	cmd.Env = p.env
 	cmd.Dir = p.home
@@ -137,12 +210,47 @@ func (p *Workers) current() (*worker, error) {
 	return w, nil
 }
 
+// examine looks at bin/qmail-queue and says whether it is another file
+// than when last examined; p.ours then says whether it is goqmail's own.
+// The caller holds p.mu.
+func (p *pool) examine() (changed bool) {
+	id, err := statID(p.prog)
+	if err != nil {
+		id = fileID{}
+	}
+	if id == p.seen {
+		return false
+	}
+	p.seen = id
+	p.ours = err == nil && prog.IsSelf(p.prog)
+	return true
+}
+
+// fileID tells one version of a file from another without reading it.
+type fileID struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime syscall.Timespec
+}
+
+func statID(path string) (fileID, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileID{}, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, errors.New("no stat")
+	}
+	return fileID{dev: uint64(st.Dev), ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}, nil
+}
+
 // retire forgets w, which a message could not be handed to, and closes
 // its socket: a worker still alive then queues what it already holds and
 // exits at the end of its input. Killing it would fail those messages
 // too, and one killed after its todo/ link but before its answer would be
 // retried by its client and arrive twice.
-func (p *Workers) retire(w *worker) {
+func (p *pool) retire(w *worker) {
 	p.mu.Lock()
 	if p.w == w {
 		p.w = nil
@@ -159,8 +267,13 @@ func (w *worker) send(msg, env, res *os.File) error {
 }
 
 // Close ends the worker once the messages in its hands are queued, and
-// waits for it; an Open after Close starts a new one.
+// waits for it; an Open after Close starts a new one. It is for the
+// owner of the pool: it ends the worker of every view.
 func (p *Workers) Close() {
+	p.pool.close()
+}
+
+func (p *pool) close() {
 	p.mu.Lock()
 	w := p.w
 	p.w = nil

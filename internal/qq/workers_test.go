@@ -169,3 +169,155 @@ func TestWorkersClose(t *testing.T) {
 	}
 	p.Close()
 }
+
+// swapIn puts a fake qmail-queue script in place of home's
+// bin/qmail-queue, as an administrator installs a wrapper: written
+// beside it, then renamed over it. The script appends its arguments to
+// DIR/args and the message to DIR/seen, reads the envelope and exits 0.
+func swapIn(t *testing.T, home, dir string) {
+	t.Helper()
+	tmp := filepath.Join(home, "bin", "qmail-queue.new")
+	script := "#!/bin/sh\necho \"args:$*\" >> " + dir + "/args\ncat >> " + dir + "/seen\ncat <&1 >/dev/null\nexit 0\n"
+	if err := os.WriteFile(tmp, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(home, "bin", "qmail-queue")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gone waits, at most 5 s, for process pid to end.
+func gone(pid int) bool {
+	for i := 0; i < 500; i++ {
+		if syscall.Kill(pid, 0) != nil {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// TestWorkersSwapped: bin/qmail-queue replaced by a wrapper while the
+// pool runs is never started as a worker: the next message after the
+// worker is gone (killed), or the next one at all (the running worker
+// is then retired), goes through the wrapper, exec'd per message; put
+// back, goqmail's own serves as a worker again.
+func TestWorkersSwapped(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, how := range []string{"after a crash", "while running"} {
+		t.Run(how, func(t *testing.T) {
+			home, dir := workersHome(t), t.TempDir()
+			p := NewWorkers(home, []string{fakeWorkerEnv, "PATH=/usr/bin:/bin"}, io.Discard)
+			defer p.Close()
+			r, pid1 := send(t, p, nil, "0 first")
+			if !r.OK() {
+				t.Fatalf("first message: %v", r)
+			}
+			if how == "after a crash" {
+				if r, _ := send(t, p, nil, "K crash"); r.Text != "Zqq crashed (#4.3.0)" {
+					t.Errorf("worker killed: %v", r)
+				}
+				if !gone(pid1) {
+					t.Fatalf("worker %d still runs after its crash", pid1)
+				}
+			}
+			swapIn(t, home, dir)
+			r, pid2 := send(t, p, nil, "0 second")
+			if !r.OK() || pid2 == pid1 {
+				t.Errorf("after the swap: %v from %d", r, pid2)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "seen")); string(b) != "0 second" {
+				t.Errorf("the wrapper read %q", b)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "args")); string(b) != "args:\n" {
+				t.Errorf("the wrapper ran with %q, want no arguments", b)
+			}
+			if how == "while running" && !gone(pid1) {
+				t.Errorf("worker %d still runs after bin/qmail-queue was replaced", pid1)
+			}
+			r, pid3 := send(t, p, nil, "0 third")
+			if !r.OK() || pid3 == pid2 {
+				t.Errorf("third message: %v from %d", r, pid3)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "seen")); string(b) != "0 second0 third" {
+				t.Errorf("the wrapper read %q", b)
+			}
+			// Put back: a worker again, one for both messages.
+			os.Remove(filepath.Join(home, "bin", "qmail-queue"))
+			if err := os.Symlink(self, filepath.Join(home, "bin", "qmail-queue")); err != nil {
+				t.Fatal(err)
+			}
+			r4, pid4 := send(t, p, nil, "0 fourth")
+			r5, pid5 := send(t, p, nil, "0 fifth")
+			if !r4.OK() || !r5.OK() || pid4 != pid5 {
+				t.Errorf("put back: %v %v from %d and %d, want one worker", r4, r5, pid4, pid5)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "seen")); string(b) != "0 second0 third" {
+				t.Errorf("the wrapper read %q after it was gone", b)
+			}
+		})
+	}
+}
+
+// TestWorkersNotOurs: a pool whose bin/qmail-queue is not goqmail's
+// own from the start execs it for each message.
+func TestWorkersNotOurs(t *testing.T) {
+	home, dir := t.TempDir(), t.TempDir()
+	os.Mkdir(filepath.Join(home, "bin"), 0o755)
+	swapIn(t, home, dir)
+	p := NewWorkers(home, []string{fakeWorkerEnv, "PATH=/usr/bin:/bin"}, io.Discard)
+	defer p.Close()
+	r1, pid1 := send(t, p, nil, "0 one")
+	r2, pid2 := send(t, p, nil, "0 two")
+	if !r1.OK() || !r2.OK() || pid1 == pid2 {
+		t.Errorf("%v %v from %d and %d, want two processes", r1, r2, pid1, pid2)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "seen")); string(b) != "0 one0 two" {
+		t.Errorf("the wrapper read %q", b)
+	}
+}
+
+// gate is a qq.Gate that says yes or no and counts.
+type gate struct {
+	yes             bool
+	asked, answered int
+}
+
+func (g *gate) Commit() bool { g.asked++; return g.yes }
+func (g *gate) Committed()   { g.answered++ }
+
+// TestWorkersGate: a session's gate is asked before the envelope is
+// handed over; refused, the message is aborted (qmail-queue sees no
+// envelope) and Close says "qq read error"; allowed, Committed follows
+// the answer. Both through the worker and through an exec'd qmail-queue.
+func TestWorkersGate(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "qq")
+	os.WriteFile(script, []byte("#!/bin/sh\ncat >/dev/null\ncat <&1 > "+dir+"/env\n[ -s "+dir+"/env ] || exit 54\nexit 0\n"), 0o755)
+	p := NewWorkers(workersHome(t), []string{fakeWorkerEnv}, io.Discard)
+	defer p.Close()
+	for _, env := range [][]string{nil, {"PATH=/usr/bin:/bin", "QMAILQUEUE=" + script}} {
+		no := &gate{}
+		r, _ := send(t, p.With(no), env, "0 refused")
+		if r.Code != 54 || r.Text != Text(54) || no.asked != 1 || no.answered != 0 {
+			t.Errorf("%q refused: %v, asked %d, answered %d", env, r, no.asked, no.answered)
+		}
+		if env != nil {
+			if b, err := os.ReadFile(filepath.Join(dir, "env")); err != nil || len(b) != 0 {
+				t.Errorf("refused, qmail-queue got the envelope %q (%v)", b, err)
+			}
+		}
+		yes := &gate{yes: true}
+		r, _ = send(t, p.With(yes), env, "0 allowed")
+		if !r.OK() || yes.asked != 1 || yes.answered != 1 {
+			t.Errorf("%q allowed: %v, asked %d, answered %d", env, r, yes.asked, yes.answered)
+		}
+	}
+	// A view's gate is its own: the pool itself asks nobody.
+	if r, _ := send(t, p, nil, "0 no gate"); !r.OK() {
+		t.Errorf("without a gate: %v", r)
+	}
+}

@@ -46,7 +46,20 @@ func (s *server) inProcessMain() prog.Main {
 // runHere serves c with s.here and writes the -v lines an exec'd program
 // would get. A panic in the program ends its session only, as a crash
 // of its process would, and is reported like one.
+//
+// The program gets the connection through a session (stop.go), which
+// lets SIGTERM end it at once except while it commits a message.
 func (s *server) runHere(c *net.TCPConn, env []string, num int, rip string, ci *connInfo) {
+	sess := &session{TCPConn: c}
+	if !s.enter(sess) {
+		s.dropped(num, rip, "tcpserver is stopping")
+		return
+	}
+	defer s.leave(sess)
+	var queue any
+	if s.queue != nil {
+		queue = s.queue.With(sess)
+	}
 	s.status("pid %d from %s", num, rip)
 	s.status("ok %d %s", num, s.okFields(ci))
 	code := func() (code int) {
@@ -60,24 +73,30 @@ func (s *server) runHere(c *net.TCPConn, env []string, num int, rip string, ci *
 			Args:   append([]string{filepath.Base(s.o.argv[0])}, s.o.argv[1:]...),
 			Env:    env,
 			Home:   s.ctx.Home,
-			Stdin:  c,
-			Stdout: c,
+			Stdin:  sess,
+			Stdout: sess,
 			Stderr: s.ctx.Stderr,
-			Queue:  s.queue,
+			Queue:  queue,
 		}
 		return s.here(ctx)
 	}()
 	s.status("end %d status %d", num, code<<8)
 }
 
-// queueWorkers gives the in-process sessions a long-lived qmail-queue
-// worker (qq.Workers) when bin/qmail-queue is goqmail's own (the setuid
-// copy of a root-mode install has the same bytes); a wrapper installed
-// there, as qmail-scanner setups do, is exec'd per message as before.
-// The worker starts as the -u user, so qmail-queue records the same uid
-// (qmaild: "invoked from network") as when qmail-smtpd ran it.
+// queueWorkers gives the in-process sessions their qmail-queue: a
+// long-lived worker (qq.Workers) while bin/qmail-queue is goqmail's own
+// (the setuid copy of a root-mode install has the same bytes); a
+// wrapper installed there, as qmail-scanner setups do, is exec'd per
+// message as before, and so is one installed while tcpserver runs:
+// the pool looks at bin/qmail-queue again before each message and never
+// starts anything but goqmail's own as a worker. It is made before -u
+// drops the right to read a root-mode install's bin/qmail-queue (mode
+// 04711 qmailq). The worker starts as the -u user, so qmail-queue
+// records the same uid (qmaild: "invoked from network") as when
+// qmail-smtpd ran it. The pool also carries each session's qq.Gate
+// (stop.go).
 func (s *server) queueWorkers() *qq.Workers {
-	if s.here == nil || !prog.IsSelf(filepath.Join(s.ctx.Home, "bin", "qmail-queue")) {
+	if s.here == nil {
 		return nil
 	}
 	return qq.NewWorkers(s.ctx.Home, s.ctx.Env, s.ctx.Stderr)

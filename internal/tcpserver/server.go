@@ -21,7 +21,9 @@ import (
 // it listens, drops to -g/-u, and for each connection (at most -c at
 // once) sets the TCP* environment, applies the -x rules and runs prog
 // with the connection as its descriptors 0 and 1. SIGTERM stops it
-// (exit 0); programs already running go on, as under ucspi-tcp.
+// (exit 0): it accepts no more connections; programs exec'd and already
+// running go on, as under ucspi-tcp; sessions run in-process end at once
+// except while committing a message to the queue (stop.go).
 func Tcpserver(ctx *prog.Context) int {
 	o, msg := parseOptions(ctx)
 	if o == nil {
@@ -45,12 +47,9 @@ func Tcpserver(ctx *prog.Context) int {
 	}()
 	code := s.serve(stop)
 	if s.here != nil {
-		// The sessions are goroutines of ours: let them finish, as
-		// ucspi-tcp's children go on after it exits.
-		s.wg.Wait()
-	}
-	if s.queue != nil {
-		s.queue.Close()
+		// The sessions are goroutines of ours and end with us: not
+		// before what they are committing to the queue is answered.
+		s.shutdown(stopGrace, stopMost)
 	}
 	return code
 }
@@ -67,11 +66,13 @@ type server struct {
 	// nil (see queueWorkers).
 	queue *qq.Workers
 
-	mu     sync.Mutex // guards active, perIP and orders the -v lines
-	active int
-	perIP  map[netip.Addr]int // -C: connections being handled per client
-	wg     sync.WaitGroup     // connections being handled (for tests)
-	nums   sessionNumbers     // P of the -v lines without a process
+	mu       sync.Mutex // guards active, perIP, stopping, sessions and orders the -v lines
+	active   int
+	perIP    map[netip.Addr]int // -C: connections being handled per client
+	stopping bool               // SIGTERM came: no new in-process session
+	sessions map[*session]bool  // in-process sessions running (stop.go)
+	wg       sync.WaitGroup     // connections being handled
+	nums     sessionNumbers     // P of the -v lines without a process
 }
 
 // warn prints an error line unless -q.
