@@ -1,11 +1,13 @@
 package localdelivery
 
 import (
-	"context"
 	"errors"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"goqmail/internal/control"
 	"goqmail/internal/maildir"
@@ -62,6 +64,14 @@ const waitDelay = 10 * time.Second
 
 // program runs cmd with the shell in the home directory, the message on
 // its standard input and its output going into the report (spec §8.5).
+//
+// With control/timeoutlocal, the line runs in a process group of its own
+// and a timer kills that group (deadline). qmail-lspawn runs this as root,
+// so the kill is sent only while the shell, the group's leader, is known
+// not to have been reaped: until then no other process can have its
+// number, as process or as group (deadline.kill). The timer does not go
+// through os/exec's Context, whose Cancel may run after Wait has reaped
+// the shell, when the number may already be another process's.
 func (d *delivery) program(cmd string) (stop bool, ex *exit) {
 	if _, err := d.msg.Seek(0, 0); err != nil {
 		return false, temp("Unable to rewind message. (#4.3.0)")
@@ -70,17 +80,11 @@ func (d *delivery) program(cmd string) (stop bool, ex *exit) {
 	if ex != nil {
 		return false, ex
 	}
-	runCtx, cancel := context.Background(), context.CancelFunc(func() {})
-	if limit > 0 {
-		runCtx, cancel = context.WithTimeout(runCtx, time.Duration(limit)*time.Second)
-	}
-	defer cancel()
-	c := exec.CommandContext(runCtx, "/bin/sh", "-c", umaskShell, "sh", cmd)
+	c := exec.Command("/bin/sh", "-c", umaskShell, "sh", cmd)
 	if limit > 0 {
 		// Its own process group, so that the kill reaches everything
 		// the line started (a pipeline, a background child).
 		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
 	}
 	if d.ctx.Cred != nil {
 		if c.SysProcAttr == nil {
@@ -95,14 +99,22 @@ func (d *delivery) program(cmd string) (stop bool, ex *exit) {
 	c.Stdout = d.ctx.Stdout
 	c.Stderr = d.ctx.Stderr
 	c.WaitDelay = waitDelay
+	var dl *deadline
+	if limit > 0 {
+		dl = newDeadline(time.Duration(limit) * time.Second)
+	}
 	if err := c.Start(); err != nil {
+		dl.stop()
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EACCES) {
 			return false, tempf("Unable to run /bin/sh: %s. (#4.3.0)", errText(err))
 		}
 		return false, tempf("Unable to fork: %s. (#4.3.0)", errText(err))
 	}
+	if dl != nil {
+		dl.watch(c.Process.Pid)
+	}
 	err := c.Wait()
-	if limit > 0 && errors.Is(runCtx.Err(), context.DeadlineExceeded) {
+	if dl.stop() {
 		return false, tempf("Timeout on program delivery: killed after %d seconds. (#4.3.0)", limit)
 	}
 	code := 0
@@ -128,6 +140,91 @@ func (d *delivery) program(cmd string) (stop bool, ex *exit) {
 		return false, &exit{code: 100}
 	}
 	return false, &exit{code: 111}
+}
+
+// deadline is control/timeoutlocal for one program: when its time is up
+// it kills the program's process group with SIGKILL, if the group's
+// leader (the shell) has not yet been reaped.
+//
+// A process group is named by its leader's process id, and that number
+// cannot be given to another process while the leader exists, even as a
+// zombie. So watch first waits, without reaping, until the shell has
+// exited, and then, under mu, marks it exited; the kill, also under mu,
+// is sent only before that. Only after watch has returned does the
+// caller reap the shell (exec.Cmd.Wait). The background children of a
+// shell that exited in time are not killed, as before: Wait's WaitDelay
+// bounds how long their output is waited for.
+type deadline struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	pgid   int  // the process group; 0 until watch
+	exited bool // the leader has exited (or cannot be waited for): no kill
+	fired  bool // the time was up before stop
+	done   bool // stop was called
+}
+
+// newDeadline starts the clock, before the program is started (as the
+// context that timed it before did).
+func newDeadline(limit time.Duration) *deadline {
+	dl := &deadline{}
+	dl.timer = time.AfterFunc(limit, dl.kill)
+	return dl
+}
+
+// kill is the timer's: the time is up.
+func (dl *deadline) kill() {
+	dl.mu.Lock()
+	defer dl.mu.Unlock()
+	if dl.done {
+		return
+	}
+	dl.fired = true
+	if dl.pgid > 0 && !dl.exited {
+		syscall.Kill(-dl.pgid, syscall.SIGKILL)
+	}
+}
+
+// watch arms the kill for the group of pid, the started shell (kill
+// at once if the time was already up), and returns once the shell has
+// exited, leaving it unreaped for exec.Cmd.Wait.
+func (dl *deadline) watch(pid int) {
+	dl.mu.Lock()
+	dl.pgid = pid
+	late := dl.fired
+	dl.mu.Unlock()
+	if late {
+		dl.kill()
+	}
+	waitExited(pid)
+	dl.mu.Lock()
+	dl.exited = true
+	dl.mu.Unlock()
+}
+
+// stop ends the clock and says whether the time was up; a nil deadline
+// (no timeoutlocal) never is.
+func (dl *deadline) stop() bool {
+	if dl == nil {
+		return false
+	}
+	dl.timer.Stop()
+	dl.mu.Lock()
+	defer dl.mu.Unlock()
+	dl.done = true
+	return dl.fired
+}
+
+// waitExited waits until the child pid has exited, without reaping it
+// (waitid with WNOWAIT). On an error other than EINTR (ECHILD: the child
+// is gone already) it returns at once.
+func waitExited(pid int) {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			return
+		}
+	}
 }
 
 // openQueue starts qmail-queue (or $QMAILQUEUE) with the delivery's
