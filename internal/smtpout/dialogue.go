@@ -55,21 +55,29 @@ func (d *delivery) attempt(t target, port int, to *tcptoFile) bool {
 	}
 	to.Record(t.Addr, false)
 	d.conn, d.kept = nil, false
-	err = d.talk(newSession(conn, t.Addr, d.cfg.timeoutRemote), t, true)
-	if !d.kept {
-		conn.Close()
-	}
+	err = d.closing(conn, func() error { return d.talk(newSession(conn, t.Addr, d.cfg.timeoutRemote), t, true) })
 	if err == errPlainRetry {
 		conn, err = d.r.Dial("tcp", hostPort(t.Addr, port), d.cfg.timeoutConnect)
 		if err != nil {
 			return false
 		}
-		d.talk(newSession(conn, t.Addr, d.cfg.timeoutRemote), t, false)
+		d.closing(conn, func() error { return d.talk(newSession(conn, t.Addr, d.cfg.timeoutRemote), t, false) })
+	}
+	return true
+}
+
+// closing runs a dialogue on conn and closes conn after it unless the
+// dialogue kept it in r.Pool — also when the dialogue panics: qmail-rspawn
+// runs deliveries in-process and reports a panic as a crash of
+// qmail-remote, whose exit would have closed the connection; left open, it
+// would hold a descriptor (and the peer) until the garbage collector came.
+func (d *delivery) closing(conn net.Conn, talk func() error) error {
+	defer func() {
 		if !d.kept {
 			conn.Close()
 		}
-	}
-	return true
+	}()
+	return talk()
 }
 
 // reuse delivers over a kept connection to the destination, if r.Pool
@@ -90,10 +98,7 @@ func (d *delivery) reuse() bool {
 			continue
 		}
 		d.conn, d.kept = c, false
-		err := d.transaction(s)
-		if !d.kept {
-			s.conn.Close()
-		}
+		err := d.closing(s.conn, func() error { return d.transaction(s) })
 		if err != errStale {
 			return true
 		}

@@ -2,8 +2,10 @@ package smtpout
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -277,4 +279,96 @@ func TestPool421NotKeptEvenIfGoingOn(t *testing.T) {
 	if p.Conns != 2 {
 		t.Errorf("%d connections, want 2", p.Conns)
 	}
+}
+
+// panicConn panics on its Nth write (counting from 1) and records Close.
+type panicConn struct {
+	net.Conn
+	n, writes int
+	closed    *atomic.Bool
+}
+
+func (c *panicConn) Write(b []byte) (int, error) {
+	c.writes++
+	if c.writes == c.n {
+		panic("injected")
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *panicConn) Close() error {
+	c.closed.Store(true)
+	return c.Conn.Close()
+}
+
+// TestPanicClosesConnection: a dialogue that panics (qmail-rspawn runs
+// deliveries in-process and reports a panic as qmail-remote's crash)
+// closes its connection, fresh or taken from the pool, as a crashed
+// qmail-remote's exit would, and keeps none of them.
+func TestPanicClosesConnection(t *testing.T) {
+	p := startPeer(t, &fakePeer{})
+	home := routeTo(t, p, nil)
+	pool := NewPool()
+	defer pool.Close()
+	var closed [2]atomic.Bool
+	var last *panicConn
+	dial := func(i, n int) func(string, string, time.Duration) (net.Conn, error) {
+		return func(network, address string, timeout time.Duration) (net.Conn, error) {
+			c, err := net.DialTimeout(network, address, timeout)
+			if err != nil {
+				return nil, err
+			}
+			last = &panicConn{Conn: c, n: n, closed: &closed[i]}
+			return last, nil
+		}
+	}
+	runPanics := func(r *Sender) (panicked bool) {
+		defer func() { panicked = recover() != nil }()
+		run(t, home, r, "Subject: x\n\nhello\n", "example.test", "a@sender.example", "b@example.test")
+		return false
+	}
+	// A fresh connection: the panic comes at the second write (MAIL).
+	if !runPanics(&Sender{Pool: pool, Dial: dial(0, 2)}) {
+		t.Fatal("no panic on the fresh connection")
+	}
+	if !closed[0].Load() {
+		t.Error("fresh connection left open after the panic")
+	}
+	// One delivery that keeps its connection (no panic: writes never
+	// reach 1000), then one that panics on that kept connection.
+	if runPanics(&Sender{Pool: pool, Dial: dial(1, 1000)}) {
+		t.Fatal("panic without injection")
+	}
+	if closed[1].Load() {
+		t.Fatal("kept connection closed")
+	}
+	poolKeyForTest(t, pool)  // one is kept
+	last.n = last.writes + 1 // its next write panics
+	if !runPanics(&Sender{Pool: pool, Dial: dial(1, 1000)}) {
+		t.Fatal("no panic on the kept connection")
+	}
+	if !closed[1].Load() {
+		t.Error("kept connection left open after the panic")
+	}
+	pool.mu.Lock()
+	kept := pool.count
+	pool.mu.Unlock()
+	if kept != 0 {
+		t.Errorf("%d connections kept after the panic", kept)
+	}
+}
+
+// poolKeyForTest is the key of the one destination p holds a connection
+// to.
+func poolKeyForTest(t *testing.T, p *Pool) string {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, cs := range p.idle {
+		if len(cs) > 0 {
+			return k
+		}
+	}
+	t.Fatal("no connection kept")
+	return ""
 }
