@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // Error is a failed delivery. Every Error is temporary.
@@ -209,9 +210,17 @@ type readError struct{ err error }
 
 func (e readError) Error() string { return e.err.Error() }
 
+// copyBufs are copyMessage's buffers, shared by the deliveries of one
+// process: qmail-lspawn runs up to concurrencylocal of them at once, and
+// a buffer each, made and dropped per delivery, was memory and garbage
+// that one per running delivery serves as well.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
+
 // copyMessage copies msg into w, telling read errors from write errors.
 func copyMessage(w io.Writer, msg io.Reader) error {
-	buf := make([]byte, 64<<10)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	for {
 		n, rerr := msg.Read(buf)
 		if n > 0 {

@@ -26,10 +26,14 @@ type userThreads struct {
 	maxIdle int           // 0: threadMaxIdle
 }
 
-// How long an idle thread is kept, and how many at most.
+// How long an idle thread is kept, and how many at most. A burst to one
+// mailbox keeps its threads busy, not idle, so few idle ones serve it;
+// a fan-out to many users (W3L500) leaves one idle thread per user that
+// will not come back, each some 50-100 KB of stacks and runtime state: 256
+// of them made qmail-lspawn's memory twice Postfix's on that workload.
 const (
 	threadIdle    = 2 * time.Second
-	threadMaxIdle = 256
+	threadMaxIdle = 32
 )
 
 type userCred struct{ uid, gid int }
