@@ -39,7 +39,7 @@ esac
 setup() {
   [ "$(id -u)" = 0 ] || die "setup must run as root (root-mode install)"
   echo "building $BIN"
-  (cd "$REPO" && go build -o "$BIN" ./cmd/qmail)
+  (cd "$REPO" && CGO_ENABLED=0 go build -o "$BIN" ./cmd/qmail)
   "$BIN" install --home "$QHOME"
   local c=$QHOME/control
   echo bench.local >"$c/me"
@@ -67,7 +67,7 @@ setup() {
 update() {
   [ "$(id -u)" = 0 ] || die "update must run as root"
   echo "building $BIN"
-  (cd "$REPO" && go build -o "$BIN" ./cmd/qmail)
+  (cd "$REPO" && CGO_ENABLED=0 go build -o "$BIN" ./cmd/qmail)
   "$BIN" install --home "$QHOME" >/dev/null
 }
 

@@ -44,6 +44,8 @@ func binary(t *testing.T) string {
 		binPath = filepath.Join(dir, "qmail")
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/qmail")
 		cmd.Dir = root
+		// As shipped: pure Go, static (the Makefile's build).
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)

@@ -16,7 +16,7 @@ bin="$top/build/qmail"
 
 mkdir -p "$top/build"
 echo "Building goqmail..."
-(cd "$top" && go build -o "$bin" ./cmd/qmail)
+(cd "$top" && CGO_ENABLED=0 go build -o "$bin" ./cmd/qmail)
 
 user_args=""
 if [ "$(id -u)" = 0 ]; then
