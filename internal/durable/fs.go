@@ -22,8 +22,8 @@ import (
 // on disk after it.
 //
 // The price is that a round also writes what other programs left unsynced
-// on the same file system. The queue is best on a file system of its own,
-// as qmail's installation notes have always said of /var/qmail.
+// on the same file system: a queue on a file system of its own keeps
+// their writes (a backup, a big download) out of its rounds.
 //
 // Errors: syncfs reports a writeback error of any file on the file system
 // once to each descriptor open at the time (Linux 5.8 and later), and FS
