@@ -2,6 +2,7 @@ package send
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -629,6 +630,35 @@ func TestRemoteBatchPerDomain(t *testing.T) {
 		if strings.HasPrefix(c.Sender, "list-") && h.remote.batches[i] != 1 {
 			t.Errorf("VERP recipient %s sent in a batch of %d", c.Recipient, h.remote.batches[i])
 		}
+	}
+}
+
+// TestRemoteBatchQuarterOfSlots: a batch takes at most a quarter of the
+// remote channel's slots (concurrencyremote 8: batches of 2), so that
+// one domain's many recipients never hold every slot while the message's
+// other domains wait.
+func TestRemoteBatchQuarterOfSlots(t *testing.T) {
+	h := start(t, map[string]string{"me": "example.com\n", "concurrencyremote": "8\n"}, func(c spawnproto.Command) (byte, string) {
+		return 'K', "1.2.3.4 accepted message.\nRemote host said: 250 ok\n"
+	}, nil)
+	rcpts := []string{}
+	for i := 0; i < 7; i++ {
+		rcpts = append(rcpts, fmt.Sprintf("r%d@far.test", i))
+	}
+	n := h.inject("joe@example.org", rcpts...)
+	for h.next() != "end msg "+itoaT(n) {
+	}
+	h.remote.mu.Lock()
+	defer h.remote.mu.Unlock()
+	total := 0
+	for i, c := range h.remote.commands {
+		if b := h.remote.batches[i]; b > 2 {
+			t.Errorf("%s sent in a batch of %d, more than 8/4", c.Recipient, b)
+		}
+		total++
+	}
+	if total != 7 {
+		t.Errorf("%d recipients delivered, want 7", total)
 	}
 }
 
