@@ -3,6 +3,7 @@ package qq
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -221,8 +222,18 @@ func (p *pool) examine() (changed bool) {
 	if id == p.seen {
 		return false
 	}
+	was := p.ours || p.seen == (fileID{})
 	p.seen = id
 	p.ours = err == nil && prog.IsSelf(p.prog)
+	if !p.ours && was && p.stderr != nil {
+		// Say so once per change: an administrator wondering why the
+		// queue got slower (a qmail-queue per message) learns why here.
+		why := "is not goqmail's own program"
+		if err != nil {
+			why = "cannot be examined: " + err.Error()
+		}
+		fmt.Fprintf(p.stderr, "tcpserver: warning: %s %s: it is run once per message\n", p.prog, why)
+	}
 	return true
 }
 
