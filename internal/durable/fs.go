@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"errors"
 	"os"
 	"sync"
 
@@ -43,14 +44,37 @@ type FS struct {
 type Token struct{ failed uint64 }
 
 // OpenFS returns an FS for the file system holding dir, which stays open
-// for the FS's life.
+// for the FS's life. It refuses (ErrNoSyncfs) a file system not known to
+// write everything on syncfs: there the caller fsyncs each file, as
+// before. On FUSE, for one, syncfs reaches the server only if it asks
+// for it, where every fsync does.
 func OpenFS(dir string) (*FS, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return nil, err
+	}
+	if !syncfsWhole[int64(st.Type)] {
+		return nil, ErrNoSyncfs
+	}
 	f, err := os.Open(dir)
 	if err != nil {
 		return nil, err
 	}
 	return &FS{f: f}, nil
 }
+
+// syncfsWhole are the file systems whose syncfs writes all their files'
+// data and names and flushes the disk: ext2/3/4, xfs, btrfs (and tmpfs,
+// which has nothing to write).
+var syncfsWhole = map[int64]bool{
+	unix.EXT4_SUPER_MAGIC:  true,
+	unix.XFS_SUPER_MAGIC:   true,
+	unix.BTRFS_SUPER_MAGIC: true,
+	unix.TMPFS_MAGIC:       true,
+}
+
+// ErrNoSyncfs: the file system is not one whose syncfs FS trusts.
+const ErrNoSyncfs = fsError("file system not known to sync everything on syncfs")
 
 // Close releases the descriptor; the FS must not be used after.
 func (s *FS) Close() error { return s.f.Close() }
@@ -127,16 +151,19 @@ func (s *FSSet) For(dir string) (*FS, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if f := s.fss[st.Dev]; f != nil {
+	if f, known := s.fss[st.Dev]; known {
+		if f == nil {
+			return nil, ErrNoSyncfs
+		}
 		return f, nil
 	}
 	f, err := OpenFS(dir)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNoSyncfs) {
 		return nil, err
 	}
 	if s.fss == nil {
 		s.fss = map[uint64]*FS{}
 	}
-	s.fss[st.Dev] = f
-	return f, nil
+	s.fss[st.Dev] = f // nil for a file system refused: asked once
+	return f, err
 }

@@ -125,3 +125,22 @@ func TestFSErrorNotMissed(t *testing.T) {
 		t.Fatalf("a caller that began after the failed round: %v", err)
 	}
 }
+
+// TestFSOnlyKnownFileSystems: OpenFS takes ext4, xfs, btrfs and tmpfs,
+// and refuses a file system whose syncfs it does not know (/proc here).
+func TestFSOnlyKnownFileSystems(t *testing.T) {
+	fs, err := OpenFS(t.TempDir())
+	if err != nil {
+		t.Skipf("the test's temporary folder is on an unknown file system: %v", err)
+	}
+	fs.Close()
+	if _, err := OpenFS("/proc"); !errors.Is(err, ErrNoSyncfs) {
+		t.Errorf("OpenFS(/proc) = %v, want ErrNoSyncfs", err)
+	}
+	var set FSSet
+	for i := 0; i < 2; i++ { // the refusal is remembered, and still said
+		if f, err := set.For("/proc"); f != nil || !errors.Is(err, ErrNoSyncfs) {
+			t.Errorf("FSSet.For(/proc) = %v, %v; want nil, ErrNoSyncfs", f, err)
+		}
+	}
+}
