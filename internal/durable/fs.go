@@ -2,6 +2,7 @@ package durable
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 
@@ -53,7 +54,7 @@ func OpenFS(dir string) (*FS, error) {
 	if err := unix.Statfs(dir, &st); err != nil {
 		return nil, err
 	}
-	if !syncfsWhole[int64(st.Type)] {
+	if !syncfsWhole[int64(st.Type)] || !syncfsReportsErrors() {
 		return nil, ErrNoSyncfs
 	}
 	f, err := os.Open(dir)
@@ -71,6 +72,27 @@ var syncfsWhole = map[int64]bool{
 	unix.XFS_SUPER_MAGIC:   true,
 	unix.BTRFS_SUPER_MAGIC: true,
 	unix.TMPFS_MAGIC:       true,
+}
+
+// syncfsReportsErrors says whether the kernel is Linux 5.8 or later:
+// before, syncfs returned 0 even when writing a file had failed, and FS
+// could not tell its callers.
+func syncfsReportsErrors() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 8)
+}
+
+// kernelAtLeast compares a release string such as "6.18.44-fc" with
+// major.minor.
+func kernelAtLeast(release string, major, minor int) bool {
+	var a, b int
+	if n, _ := fmt.Sscanf(release, "%d.%d", &a, &b); n != 2 {
+		return false
+	}
+	return a > major || a == major && b >= minor
 }
 
 // ErrNoSyncfs: the file system is not one whose syncfs FS trusts.

@@ -144,3 +144,14 @@ func TestFSOnlyKnownFileSystems(t *testing.T) {
 		}
 	}
 }
+
+func TestKernelAtLeast(t *testing.T) {
+	for _, c := range []struct {
+		rel  string
+		want bool
+	}{{"6.18.44-fc-v669", true}, {"5.8.0", true}, {"5.10.0-28-amd64", true}, {"5.7.19", false}, {"4.19.0-26-amd64", false}, {"junk", false}} {
+		if got := kernelAtLeast(c.rel, 5, 8); got != c.want {
+			t.Errorf("kernelAtLeast(%q, 5, 8) = %v", c.rel, got)
+		}
+	}
+}
