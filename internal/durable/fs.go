@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,9 +20,11 @@ import (
 // writes for a 1 KiB message, and a message needs several such files. A
 // round of syncfs writes what all the waiting messages changed in one
 // sweep, merged into fewer, larger writes, and flushes once (issue 8).
-// It gives every guarantee the fsyncs of hardening.md §3.2 give, and
-// more: everything written on the file system before the round began is
-// on disk after it.
+// A round is syncfs and then an fsync of the FS's folder, whose closing
+// cache flush covers the metadata syncfs writes after its own flush
+// (see run). It gives every guarantee the fsyncs of hardening.md §3.2
+// give, and more: everything written on the file system before the round
+// began is on disk after it.
 //
 // The price is that a round also writes what other programs left unsynced
 // on the same file system: a queue on a file system of its own keeps
@@ -36,6 +39,7 @@ import (
 type FS struct {
 	mu     sync.Mutex
 	f      *os.File
+	dev    uint64
 	failed uint64 // rounds that failed so far
 	rounds rounds
 	sync   func() error // tests count and hold rounds; nil is syncfs(f)
@@ -50,19 +54,32 @@ type Token struct{ failed uint64 }
 // before. On FUSE, for one, syncfs reaches the server only if it asks
 // for it, where every fsync does.
 func OpenFS(dir string) (*FS, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return nil, err
-	}
-	if !syncfsWhole[int64(st.Type)] || !syncfsReportsErrors() {
-		return nil, ErrNoSyncfs
-	}
-	f, err := os.Open(dir)
+	// The descriptor first, then what it is: the path may change under
+	// us (a user's Maildir), the descriptor does not.
+	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 	if err != nil {
 		return nil, err
 	}
-	return &FS{f: f}, nil
+	var sfs unix.Statfs_t
+	var st unix.Stat_t
+	if err := unix.Fstatfs(int(f.Fd()), &sfs); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !syncfsWhole[int64(sfs.Type)] || !syncfsReportsErrors() {
+		f.Close()
+		return nil, ErrNoSyncfs
+	}
+	return &FS{f: f, dev: st.Dev}, nil
 }
+
+// Dev is the device number of the FS's file system: a file made durable
+// by its rounds must be on it (FSSet callers check).
+func (s *FS) Dev() uint64 { return s.dev }
 
 // syncfsWhole are the file systems whose syncfs writes all their files'
 // data and names and flushes the disk: ext2/3/4, xfs, btrfs (and tmpfs,
@@ -74,15 +91,16 @@ var syncfsWhole = map[int64]bool{
 	unix.TMPFS_MAGIC:       true,
 }
 
-// syncfsReportsErrors says whether the kernel is Linux 5.8 or later:
-// before, syncfs returned 0 even when writing a file had failed, and FS
-// could not tell its callers.
+// syncfsReportsErrors says whether the kernel is Linux 5.17 or later:
+// before 5.8 syncfs returned 0 even when writing a file had failed, and
+// before 5.17 it ignored the file system's own failure (a journal commit,
+// a cache flush); FS could not have told its callers.
 func syncfsReportsErrors() bool {
 	var u unix.Utsname
 	if unix.Uname(&u) != nil {
 		return false
 	}
-	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 8)
+	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 17)
 }
 
 // kernelAtLeast compares a release string such as "6.18.44-fc" with
@@ -136,6 +154,14 @@ func (s *FS) run() error {
 		err = s.sync()
 	} else {
 		err = unix.Syncfs(int(s.f.Fd()))
+		if err == nil {
+			// syncfs flushes the disk's cache before it writes the
+			// last metadata buffers (fs/sync.c: ->sync_fs, then
+			// sync_blockdev), so on ext4 without a journal and on
+			// ext2 those writes could sit in the cache. An fsync of
+			// the folder ends with a flush that covers them.
+			err = s.f.Sync()
+		}
 	}
 	if err != nil {
 		s.mu.Lock()
@@ -172,20 +198,52 @@ func (s *FSSet) For(dir string) (*FS, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if f, known := s.fss[st.Dev]; known {
+	f, known := s.fss[st.Dev]
+	full := len(s.fss) >= maxFSSet
+	s.mu.Unlock()
+	if known {
 		if f == nil {
 			return nil, ErrNoSyncfs
 		}
 		return f, nil
 	}
+	if full {
+		return nil, ErrNoSyncfs
+	}
+	// Opened outside the lock (a hung mount stalls only its caller), and
+	// filed under the device of what was opened, not of what the path
+	// named a moment before: a path swapped in between (a symlink in a
+	// user's Maildir) cannot file one file system's FS under another's.
 	f, err := OpenFS(dir)
 	if err != nil && !errors.Is(err, ErrNoSyncfs) {
 		return nil, err
 	}
+	dev := st.Dev
+	if f != nil {
+		dev = f.dev
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.fss == nil {
 		s.fss = map[uint64]*FS{}
 	}
-	s.fss[st.Dev] = f // nil for a file system refused: asked once
+	if old, ok := s.fss[dev]; ok && old != nil {
+		if f != nil {
+			f.Close()
+		}
+		return old, nil
+	}
+	if f == nil && len(s.fss) < maxFSSet {
+		s.fss[dev] = nil // refused: asked once
+		return nil, err
+	}
+	if f != nil {
+		s.fss[dev] = f
+	}
 	return f, err
 }
+
+// maxFSSet bounds the file systems an FSSet keeps a descriptor for (a
+// btrfs subvolume has a device number of its own, and users can make
+// them); beyond it, callers fsync each file.
+const maxFSSet = 64

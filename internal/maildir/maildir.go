@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 )
 
 // Error is a failed delivery. Every Error is temporary.
@@ -152,6 +153,9 @@ func deliver(fsys fs, files *durable.FS, dir string, prefix []byte, msg io.Reade
 	if err != nil {
 		return "", &Error{"create", tmp, err}
 	}
+	if files != nil && !onDevice(tmp, files.Dev()) {
+		files = nil // tmp/ is another file system: fsync it, as Deliver does
+	}
 	fail := func(op string, err error) (string, error) {
 		if f != nil {
 			f.Close()
@@ -203,6 +207,12 @@ func deliver(fsys fs, files *durable.FS, dir string, prefix []byte, msg io.Reade
 	// harmless debris that mail readers clean up after 36 hours.
 	fsys.Remove(tmp)
 	return name, nil
+}
+
+// onDevice says whether the file at p is on the file system dev.
+func onDevice(p string, dev uint64) bool {
+	var st syscall.Stat_t
+	return syscall.Stat(p, &st) == nil && uint64(st.Dev) == dev
 }
 
 // readError marks an error of the message reader.
