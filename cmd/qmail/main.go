@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"goqmail/internal/prog"
+	"goqmail/internal/start"
 )
 
 // init keeps the main goroutine on the process's main thread for the
@@ -77,6 +78,9 @@ func run() int {
 	case "help", "-h", "--help":
 		usage(os.Stdout)
 		return 0
+	}
+	if name == "qmail-start" {
+		start.ReexecIfPollerLow()
 	}
 	main, ok := programs[name]
 	if !ok {

@@ -37,7 +37,7 @@ type role struct {
 // Main is qmail-start. On success it does not return: it becomes
 // qmail-send.
 func Main(ctx *prog.Context) int {
-	held := holdLowFDs()
+	held := holdLowFDs(ctx)
 	dd := "./Mailbox"
 	var logger []string
 	if len(ctx.Args) > 1 {
@@ -136,29 +136,80 @@ func startChild(ctx *prog.Context, path string, args []string, stdin, stdout *os
 	return cmd.Start()
 }
 
-// holdLowFDs keeps descriptors 3-9 taken (by /dev/null, close-on-exec)
-// while qmail-start works, so that every descriptor it or the Go runtime
-// opens meanwhile (the runtime's epoll and event descriptors at the
-// first pipe, the children's pidfds) gets a number above 9. becomeSend
-// then puts the pipes on 0-6 over nothing but these. Put on the
-// runtime's own descriptor, a pipe broke the runtime in the moment
+// holdLowFDs keeps descriptors 3-9 taken (close-on-exec) while
+// qmail-start works, so that every descriptor it or the Go runtime opens
+// meanwhile (the runtime's epoll and event descriptors at the first
+// pipe, the children's pidfds) gets a number above 9. becomeSend then
+// puts the pipes on 0-6 over nothing of the runtime's. Put on the
+// runtime's epoll descriptor, a pipe broke the runtime in the moment
 // before the exec: "epollwait on fd 6 failed", qmail-start dying with
-// exit 2 in about half the starts under load. (Only descriptors the
-// runtime opened before main, when standard input is non-blocking, can
-// still be among 3-6; becomeSend keeps that moment as short as it can.)
-func holdLowFDs() []int {
+// exit 2 in about half the starts under load.
+//
+// The runtime opens some descriptors before main: its cgroup files
+// (harmless to replace: it reads them with pread, which fails on a pipe)
+// and, when standard input, output or error is non-blocking, its epoll
+// and event descriptors: those last two, found among 3-6, make qmail-start
+// clear O_NONBLOCK on 0-2 and exec itself once more before it starts
+// (ReexecIfPollerLow), where the runtime then has no reason to open them
+// early.
+func holdLowFDs(ctx *prog.Context) []int {
+	ctx.Env = withoutReexecFlag(ctx.Env) // not for the children or qmail-send
 	var held []int
 	for fd := 3; fd <= 9; fd++ {
 		if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0); errno != syscall.EBADF {
 			continue
 		}
-		n, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			break
+		// A copy of an open descriptor, or else /dev/null: no path is
+		// needed (a chroot without /dev).
+		n := -1
+		for src := 0; src <= 2 && n < 0; src++ {
+			if syscall.Dup3(src, fd, syscall.O_CLOEXEC) == nil {
+				n = fd
+			}
+		}
+		if n < 0 {
+			var err error
+			if n, err = syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0); err != nil {
+				break
+			}
 		}
 		held = append(held, n)
 	}
 	return held
+}
+
+// reexecFlag is set in the environment of qmail-start's second start
+// (ReexecIfPollerLow); qmail-send does not get it.
+const reexecFlag = "GOQMAIL_START_REEXEC"
+
+// ReexecIfPollerLow is for the process that is about to run qmail-start
+// (cmd/qmail, before anything else): when the runtime's epoll or event
+// descriptor is among 3-6 (standard input, output or error was
+// non-blocking), it clears O_NONBLOCK on 0-2 and execs the program again,
+// once, so that holdLowFDs can keep 3-9 for becomeSend.
+func ReexecIfPollerLow() {
+	if !pollerLow() || os.Getenv(reexecFlag) != "" {
+		return
+	}
+	for fd := 0; fd <= 2; fd++ {
+		syscall.SetNonblock(fd, false)
+	}
+	if exe, err := os.Executable(); err == nil {
+		syscall.Exec(exe, os.Args, append(os.Environ(), reexecFlag+"=1"))
+	}
+	// The exec failed: go on, with the short risk becomeSend takes.
+}
+
+// pollerLow says whether the runtime's epoll or event descriptor is among
+// 3-6.
+func pollerLow() bool {
+	for fd := 3; fd <= 6; fd++ {
+		l, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+		if err == nil && (l == "anon_inode:[eventpoll]" || l == "anon_inode:[eventfd]") {
+			return true
+		}
+	}
+	return false
 }
 
 // becomeSend moves the pipes to descriptors 0-6, takes qmail-send's
@@ -187,19 +238,32 @@ func becomeSend(ctx *prog.Context, path string, fds [7]*os.File, who role, root 
 		}
 		high[i] = int(n)
 	}
-	for _, n := range held {
-		syscall.Close(n)
-	}
+	// The held descriptors are replaced by dup3 at once (3-6) or closed
+	// by the exec (7-9, close-on-exec): none is ever free meanwhile.
+	_ = held
 	runtime.LockOSThread()
+	stderr := os.NewFile(errfd, "stderr")
 	for i, h := range high {
 		if _, _, errno := syscall.RawSyscall(syscall.SYS_DUP3, uintptr(h), uintptr(i), 0); errno != 0 {
-			return ctx.Fatal(111, "unable to move descriptor: %v", errno)
+			fmt.Fprintf(stderr, "qmail-start: fatal: unable to move descriptor: %v\n", errno)
+			return 111
 		}
 	}
 	err := syscall.Exec(path, []string{"qmail-send"}, ctx.Env)
 	runtime.KeepAlive(fds)
-	fmt.Fprintf(os.NewFile(errfd, "stderr"), "qmail-start: fatal: unable to run qmail-send: %v\n", err)
+	fmt.Fprintf(stderr, "qmail-start: fatal: unable to run qmail-send: %v\n", err)
 	return 111
+}
+
+// withoutReexecFlag is env without holdLowFDs' mark.
+func withoutReexecFlag(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, reexecFlag+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // lookPath finds a program as execvp does, with PATH from env.
