@@ -78,7 +78,7 @@ func readFile(path string) ([]byte, error) {
 	}
 	// Kept under the stamp taken before the read: a change during or
 	// after it moves the timestamps, and the next read misses.
-	if !recent && len(data) <= maxCached && int64(len(data)) == stamp.size {
+	if !recent && len(data) <= maxCached && int64(len(data)) == stamp.size && !onNFS(path) {
 		fileCache.Lock()
 		if fileCache.m == nil {
 			fileCache.m = map[string]cachedFile{}
@@ -87,4 +87,12 @@ func readFile(path string) ([]byte, error) {
 		fileCache.Unlock()
 	}
 	return data, nil
+}
+
+// onNFS says whether path is on NFS, whose stat answers from a cache of
+// attributes (for up to a minute) where an open asks the server: a file
+// there is read every time, as before the cache.
+func onNFS(path string) bool {
+	var st syscall.Statfs_t
+	return syscall.Statfs(path, &st) != nil || st.Type == 0x6969 // NFS_SUPER_MAGIC
 }

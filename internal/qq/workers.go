@@ -231,6 +231,13 @@ func (p *pool) examine() (changed bool) {
 		why := "is not goqmail's own program"
 		if err != nil {
 			why = "cannot be examined: " + err.Error()
+		} else if r, rerr := os.Open(p.prog); rerr != nil {
+			// A root-mode setuid copy replaced while tcpserver ran as
+			// -u: it may well be goqmail's, but it cannot be read to
+			// tell.
+			why = "cannot be read to check that it is goqmail's own (restart tcpserver to use the worker again)"
+		} else {
+			r.Close()
 		}
 		fmt.Fprintf(p.stderr, "tcpserver: warning: %s %s: it is run once per message\n", p.prog, why)
 	}

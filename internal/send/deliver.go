@@ -177,12 +177,13 @@ func (s *sender) startDelivery(c int, m *message) {
 		// One SMTP transaction for the recipients of this message at the
 		// same domain (goqmail; qmail ran one qmail-remote per recipient).
 		// Each keeps its own delivery number, slot, log lines and result.
-		// A batch takes at most a quarter of the channel's slots, so that
+		// A batch takes at most a quarter of the channel's slots (two at
+		// least, or a small concurrencyremote would end batching), so that
 		// a message to many domains has several transactions going at
 		// once: with all 100 slots, one domain's batch ran while the
 		// other 49 of W3R5000 waited for it (issue 8).
 		domain := addr.Domain(first.d.recip)
-		most := min(spawnproto.MaxBatch, max(1, ch.limit/4))
+		most := min(spawnproto.MaxBatch, max(2, ch.limit/4))
 		for i := mc.next; i < len(mc.recs) && len(cmd.Also)+1 < most && ch.used < ch.limit; i++ {
 			if mc.recs[i].Done || mc.batched[i] || !strings.EqualFold(addr.Domain(mc.recs[i].Addr), domain) {
 				continue

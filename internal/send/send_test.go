@@ -634,11 +634,11 @@ func TestRemoteBatchPerDomain(t *testing.T) {
 }
 
 // TestRemoteBatchQuarterOfSlots: a batch takes at most a quarter of the
-// remote channel's slots (concurrencyremote 8: batches of 2), so that
+// remote channel's slots (concurrencyremote 12: batches of 3), so that
 // one domain's many recipients never hold every slot while the message's
 // other domains wait.
 func TestRemoteBatchQuarterOfSlots(t *testing.T) {
-	h := start(t, map[string]string{"me": "example.com\n", "concurrencyremote": "8\n"}, func(c spawnproto.Command) (byte, string) {
+	h := start(t, map[string]string{"me": "example.com\n", "concurrencyremote": "12\n"}, func(c spawnproto.Command) (byte, string) {
 		return 'K', "1.2.3.4 accepted message.\nRemote host said: 250 ok\n"
 	}, nil)
 	rcpts := []string{}
@@ -652,8 +652,8 @@ func TestRemoteBatchQuarterOfSlots(t *testing.T) {
 	defer h.remote.mu.Unlock()
 	total := 0
 	for i, c := range h.remote.commands {
-		if b := h.remote.batches[i]; b > 2 {
-			t.Errorf("%s sent in a batch of %d, more than 8/4", c.Recipient, b)
+		if b := h.remote.batches[i]; b > 3 {
+			t.Errorf("%s sent in a batch of %d, more than 12/4", c.Recipient, b)
 		}
 		total++
 	}
