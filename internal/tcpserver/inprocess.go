@@ -80,6 +80,7 @@ func (s *server) runHere(c *net.TCPConn, env []string, num int, rip string, ci *
 		}
 		return s.here(ctx)
 	}()
+	sess.drainAfterStop()
 	s.status("end %d status %d", num, code<<8)
 }
 

@@ -343,6 +343,37 @@ func TestSIGTERMCommitting(t *testing.T) {
 	}
 }
 
+// TestSIGTERMCommittingPipelined: a client that sent its next command
+// before the answer to its message (pipelining, as QMTP clients do) gets
+// the 250 and then a clean end of the connection, not a reset, which
+// could destroy the 250 before the client read it and make it send the
+// message again.
+func TestSIGTERMCommittingPipelined(t *testing.T) {
+	ts := startTermServer(t)
+	c, r := ts.dial(t)
+	fmt.Fprint(c, "DATA\r\n")
+	if l, _ := r.ReadString('\n'); l != "354 go ahead\r\n" {
+		t.Fatalf("DATA: %q", l)
+	}
+	fmt.Fprint(c, "Subject: hi\r\n\r\nbody\r\n.\r\n")
+	waitFile(t, filepath.Join(ts.dir, "committing"))
+	// The next command comes while the message is committed: it waits
+	// unread in the socket when the session ends.
+	fmt.Fprint(c, "MAIL FROM:<next@example.org>\r\n")
+	ts.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(100 * time.Millisecond) // let the stop reach the session
+	os.WriteFile(filepath.Join(ts.dir, "go"), nil, 0o644)
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Errorf("read: %v after %q: the connection was reset", err, b)
+	}
+	if !strings.HasPrefix(string(b), "250 ok\r\n") {
+		t.Errorf("the client got %q, want the 250 first", b)
+	}
+	c.Close()
+	ts.exit(t)
+}
+
 // TestSIGTERMInData: a message still being received when SIGTERM comes
 // is dropped whole: the client gets no 250 (the connection is closed),
 // qmail-queue gets no envelope and leaves nothing, and tcpserver exits

@@ -64,19 +64,44 @@ type session struct {
 	stopping   bool // SIGTERM: end at the next read, refuse to commit
 	committing int  // messages handed to qmail-queue, answer not yet in
 	answering  bool // an answer came in; no read from the client since
+	drain      bool // ended by Read while stopping: drain before the close
 }
 
 // Read is the connection's, unless tcpserver is stopping and the
-// session has no message to answer: then the connection is closed.
+// session has no message to answer: then the program sees the end of its
+// input, and only our side of the connection is shut (FIN after what was
+// written); runHere reads what the client still sends and closes after
+// (drain). Closed at once with unread bytes from a pipelining client,
+// the connection would be reset, and a reset can destroy the 250 just
+// written before the client has it: the client would send the message
+// again.
 func (c *session) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	c.answering = false
 	cut := c.stopping && c.committing == 0
+	if cut {
+		c.drain = true
+	}
 	c.mu.Unlock()
 	if cut {
-		c.TCPConn.Close()
+		c.TCPConn.CloseWrite()
+		return 0, io.EOF
 	}
 	return c.TCPConn.Read(p)
+}
+
+// drainAfterStop is for runHere once the program is over: a session
+// ended by SIGTERM after its answer has its client's remaining bytes read
+// (at most stopGrace) before the close, so that the close sends no reset.
+func (c *session) drainAfterStop() {
+	c.mu.Lock()
+	drain := c.drain
+	c.mu.Unlock()
+	if !drain {
+		return
+	}
+	c.TCPConn.SetReadDeadline(time.Now().Add(stopGrace))
+	io.Copy(io.Discard, c.TCPConn)
 }
 
 // WriteTo hides the connection's own, which would read past Read.
