@@ -247,3 +247,7 @@ func (s *FSSet) For(dir string) (*FS, error) {
 // btrfs subvolume has a device number of its own, and users can make
 // them); beyond it, callers fsync each file.
 const maxFSSet = 64
+
+// NewFSForTest is an FS on device dev whose rounds call sync instead of
+// syncfs: for the fault tests of the packages that use FS.
+func NewFSForTest(dev uint64, sync func() error) *FS { return &FS{dev: dev, sync: sync} }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"goqmail/internal/durable"
 	"goqmail/internal/testutil"
 )
 
@@ -268,6 +269,50 @@ func TestEscapeHost(t *testing.T) {
 	for _, tc := range tests {
 		if got := EscapeHost(tc.in); got != tc.want {
 			t.Errorf("EscapeHost(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestDeliverRoundFaults: with rounds of a durable.FS, a failed first
+// round (the message's data) and a failed second round (its new/ name)
+// are each a temporary failure that leaves neither tmp/ nor new/ behind,
+// as a failed fsync of the file or of new/ is; both succeeding deliver.
+func TestDeliverRoundFaults(t *testing.T) {
+	for _, c := range []struct {
+		failAt int // which round fails; 0: none
+		op     string
+	}{{1, "sync"}, {2, "syncdir"}, {0, ""}} {
+		dir := mustMake(t)
+		var st syscall.Stat_t
+		if err := syscall.Stat(dir, &st); err != nil {
+			t.Fatal(err)
+		}
+		rounds := 0
+		fs := durable.NewFSForTest(uint64(st.Dev), func() error {
+			rounds++
+			if rounds == c.failAt {
+				return syscall.EIO
+			}
+			return nil
+		})
+		name, err := deliver(osFS{}, fs, dir, []byte("Delivered-To: x\n"), strings.NewReader("Subject: x\n\nbody\n"))
+		if c.failAt == 0 {
+			if err != nil || rounds != 2 {
+				t.Errorf("no fault: %v after %d rounds", err, rounds)
+			}
+			if l := list(t, filepath.Join(dir, "new")); len(l) != 1 || l[0] != name {
+				t.Errorf("no fault: new/ holds %v", l)
+			}
+			continue
+		}
+		var me *Error
+		if !errors.As(err, &me) || me.Op != c.op || !errors.Is(err, syscall.EIO) {
+			t.Errorf("round %d fails: err %v, want op %s", c.failAt, err, c.op)
+		}
+		for _, sub := range []string{"tmp", "new"} {
+			if l := list(t, filepath.Join(dir, sub)); len(l) != 0 {
+				t.Errorf("round %d fails: %s/ left with %v", c.failAt, sub, l)
+			}
 		}
 	}
 }

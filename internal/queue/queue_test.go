@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"goqmail/internal/durable"
 	"goqmail/internal/ids"
 	"goqmail/internal/queuefs"
 )
@@ -225,5 +226,32 @@ func TestManyMessagesGetDistinctNumbers(t *testing.T) {
 	}
 	if n := len(queued(t, q)); n != 50 {
 		t.Errorf("%d queued, want 50", n)
+	}
+}
+
+// TestRoundFailureCleansUp: when the syncfs round that makes the message
+// and intd/N durable fails (durable.FS, the worker's way), qmail-queue
+// fails as at a failed fsync (53, a temporary failure), leaves no todo/N
+// and removes what it wrote; a succeeding round queues the message.
+func TestRoundFailureCleansUp(t *testing.T) {
+	home, q := newHome(t)
+	var st syscall.Stat_t
+	if err := syscall.Stat(q.Dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	fail := durable.NewFSForTest(uint64(st.Dev), func() error { return syscall.EIO })
+	code := Run(home, strings.NewReader("Subject: x\n\nbody\n"), strings.NewReader("Fa\x00Tb\x00\x00"),
+		Options{PID: 1, UID: 5, IDs: rootIDs(), FS: fail})
+	if code != ExitWrite {
+		t.Fatalf("exit %d, want %d", code, ExitWrite)
+	}
+	if n := debris(t, q); n != 0 {
+		t.Errorf("%d files left", n)
+	}
+	ok := durable.NewFSForTest(uint64(st.Dev), func() error { return nil })
+	code = Run(home, strings.NewReader("Subject: x\n\nbody\n"), strings.NewReader("Fa\x00Tb\x00\x00"),
+		Options{PID: 1, UID: 5, IDs: rootIDs(), FS: ok})
+	if code != ExitOK || len(queued(t, q)) != 1 {
+		t.Errorf("exit %d, %d queued; want 0 and 1", code, len(queued(t, q)))
 	}
 }
