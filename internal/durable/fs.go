@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -37,12 +39,15 @@ import (
 // taken saw an error, so an error reported to an earlier caller's round
 // can never be missed by a later caller whose data it hit.
 type FS struct {
-	mu     sync.Mutex
-	f      *os.File
-	dev    uint64
-	failed uint64 // rounds that failed so far
-	rounds rounds
-	sync   func() error // tests count and hold rounds; nil is syncfs(f)
+	mu  sync.Mutex
+	f   *os.File
+	dev uint64
+	// flushAfter: the file system needs an fsync after syncfs for the
+	// metadata syncfs writes after its flush (flushAfterSyncfs).
+	flushAfter bool
+	failed     uint64 // rounds that failed so far
+	rounds     rounds
+	sync       func() error // tests count and hold rounds; nil is syncfs(f)
 }
 
 // Token marks the moment a caller started writing (FS.Begin).
@@ -74,7 +79,30 @@ func OpenFS(dir string) (*FS, error) {
 		f.Close()
 		return nil, ErrNoSyncfs
 	}
-	return &FS{f: f, dev: st.Dev}, nil
+	return &FS{f: f, dev: st.Dev, flushAfter: flushAfterSyncfs(int64(sfs.Type), st.Dev)}, nil
+}
+
+// flushAfterSyncfs says whether a round needs the fsync of its folder
+// after syncfs (see run): on ext2/3/4 unless the file system has a
+// journal, whose commit syncfs waits for and which holds the metadata
+// written after; xfs and btrfs always have one, tmpfs has no disk. When
+// in doubt, yes.
+func flushAfterSyncfs(fstype int64, dev uint64) bool {
+	if fstype != unix.EXT4_SUPER_MAGIC {
+		return false
+	}
+	uevent, err := os.ReadFile(fmt.Sprintf("/sys/dev/block/%d:%d/uevent", unix.Major(dev), unix.Minor(dev)))
+	if err != nil {
+		return true
+	}
+	for _, l := range strings.Split(string(uevent), "\n") {
+		if name, ok := strings.CutPrefix(l, "DEVNAME="); ok && name != "" {
+			// jbd2 lists the journals it runs as NAME-INODE.
+			m, _ := filepath.Glob("/proc/fs/jbd2/" + name + "-*")
+			return len(m) == 0
+		}
+	}
+	return true
 }
 
 // Dev is the device number of the FS's file system: a file made durable
@@ -154,7 +182,7 @@ func (s *FS) run() error {
 		err = s.sync()
 	} else {
 		err = unix.Syncfs(int(s.f.Fd()))
-		if err == nil {
+		if err == nil && s.flushAfter {
 			// syncfs flushes the disk's cache before it writes the
 			// last metadata buffers (fs/sync.c: ->sync_fs, then
 			// sync_blockdev), so on ext4 without a journal and on

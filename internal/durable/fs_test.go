@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -154,4 +155,25 @@ func TestKernelAtLeast(t *testing.T) {
 			t.Errorf("kernelAtLeast(%q, 5, 8) = %v", c.rel, got)
 		}
 	}
+}
+
+// TestFlushAfterSyncfs: the folder fsync after syncfs is kept for ext4
+// without a journal (this test's machine may be either: it checks the
+// answer against /proc/fs/jbd2) and dropped for the journaled others.
+func TestFlushAfterSyncfs(t *testing.T) {
+	if flushAfterSyncfs(0x58465342, 0) || flushAfterSyncfs(0x9123683e, 0) || flushAfterSyncfs(0x01021994, 0) {
+		t.Error("xfs, btrfs or tmpfs asked for the fsync after syncfs")
+	}
+	var st syscall.Stat_t
+	var sfs syscall.Statfs_t
+	dir := t.TempDir()
+	if syscall.Stat(dir, &st) != nil || syscall.Statfs(dir, &sfs) != nil || sfs.Type != 0xef53 {
+		t.Skip("the temporary folder is not on ext2/3/4")
+	}
+	journals, _ := filepath.Glob("/proc/fs/jbd2/*")
+	got := flushAfterSyncfs(0xef53, st.Dev)
+	if len(journals) == 0 && !got {
+		t.Error("no journal on this machine, and no fsync after syncfs")
+	}
+	t.Logf("journals %v: fsync after syncfs %v", journals, got)
 }
