@@ -81,7 +81,9 @@ func TestFSCoalesces(t *testing.T) {
 			lateDone <- fs.Sync(fs.Begin())
 		}()
 	}
-	// None of them may return while the first round runs.
+	// None of them may return while the first round runs. (A round
+	// joined wrongly would block too: the count of rounds below is what
+	// tells that.)
 	select {
 	case <-lateDone:
 		t.Fatal("a caller returned on a round that began before it called")

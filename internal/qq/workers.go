@@ -62,10 +62,11 @@ type pool struct {
 	stderr io.Writer
 	prog   string // HOME/bin/qmail-queue
 
-	mu   sync.Mutex
-	w    *worker
-	seen fileID // bin/qmail-queue as last examined (zero: missing)
-	ours bool   // whether that file is goqmail's own
+	mu       sync.Mutex
+	w        *worker
+	seen     fileID // bin/qmail-queue as last examined (zero: missing)
+	examined bool   // seen is set (a missing file at start is said too)
+	ours     bool   // whether that file is goqmail's own
 }
 
 // Gate is how the long-lived process running a session learns when
@@ -219,11 +220,11 @@ func (p *pool) examine() (changed bool) {
 	if err != nil {
 		id = fileID{}
 	}
-	if id == p.seen {
+	if id == p.seen && p.examined {
 		return false
 	}
-	was := p.ours || p.seen == (fileID{})
-	p.seen = id
+	was := p.ours || !p.examined
+	p.seen, p.examined = id, true
 	p.ours = err == nil && prog.IsSelf(p.prog)
 	if !p.ours && was && p.stderr != nil {
 		// Say so once per change: an administrator wondering why the

@@ -37,7 +37,8 @@ type role struct {
 // Main is qmail-start. On success it does not return: it becomes
 // qmail-send.
 func Main(ctx *prog.Context) int {
-	held := holdLowFDs(ctx)
+	// Kept until the exec: nothing closes them (raw descriptors).
+	holdLowFDs(ctx)
 	dd := "./Mailbox"
 	var logger []string
 	if len(ctx.Args) > 1 {
@@ -117,7 +118,7 @@ func Main(ctx *prog.Context) int {
 		fds[1+2*i] = inW
 		fds[2+2*i] = outR
 	}
-	return becomeSend(ctx, filepath.Join(bin, "qmail-send"), fds, send, root, held)
+	return becomeSend(ctx, filepath.Join(bin, "qmail-send"), fds, send, root)
 }
 
 func startChild(ctx *prog.Context, path string, args []string, stdin, stdout *os.File, who role, root bool) error {
@@ -216,7 +217,7 @@ func pollerLow() bool {
 // account and execs qmail-send, as qmail-start does. The account is
 // taken first and the descriptors moved last, right before the exec,
 // over the ones holdLowFDs kept (released just before).
-func becomeSend(ctx *prog.Context, path string, fds [7]*os.File, who role, root bool, held []int) int {
+func becomeSend(ctx *prog.Context, path string, fds [7]*os.File, who role, root bool) int {
 	if root {
 		if err := syscall.Setgroups([]int{who.gid}); err != nil {
 			return ctx.Fatal(111, "unable to set groups: %v", err)
@@ -240,7 +241,6 @@ func becomeSend(ctx *prog.Context, path string, fds [7]*os.File, who role, root 
 	}
 	// The held descriptors are replaced by dup3 at once (3-6) or closed
 	// by the exec (7-9, close-on-exec): none is ever free meanwhile.
-	_ = held
 	runtime.LockOSThread()
 	stderr := os.NewFile(errfd, "stderr")
 	for i, h := range high {

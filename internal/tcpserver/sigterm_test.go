@@ -228,6 +228,17 @@ func startTermServer(t *testing.T) *termServer {
 
 // dial connects to the server and reads its greeting; every read or
 // write on the connection has 20 s at most.
+// data dials and starts a message: DATA answered 354.
+func (ts *termServer) data(t *testing.T) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, r := ts.dial(t)
+	fmt.Fprint(c, "DATA\r\n")
+	if l, _ := r.ReadString('\n'); l != "354 go ahead\r\n" {
+		t.Fatalf("DATA: %q", l)
+	}
+	return c, r
+}
+
 func (ts *termServer) dial(t *testing.T) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(ts.port)), 5*time.Second)
@@ -317,11 +328,7 @@ func TestSIGTERMIdleSession(t *testing.T) {
 func TestSIGTERMCommitting(t *testing.T) {
 	ts := startTermServer(t)
 	_, idle := ts.dial(t)
-	c, r := ts.dial(t)
-	fmt.Fprint(c, "DATA\r\n")
-	if l, _ := r.ReadString('\n'); l != "354 go ahead\r\n" {
-		t.Fatalf("DATA: %q", l)
-	}
+	c, r := ts.data(t)
 	fmt.Fprint(c, "Subject: hi\r\n\r\nbody\r\n.\r\n")
 	waitFile(t, filepath.Join(ts.dir, "committing"))
 	ts.cmd.Process.Signal(syscall.SIGTERM)
@@ -350,11 +357,7 @@ func TestSIGTERMCommitting(t *testing.T) {
 // message again.
 func TestSIGTERMCommittingPipelined(t *testing.T) {
 	ts := startTermServer(t)
-	c, r := ts.dial(t)
-	fmt.Fprint(c, "DATA\r\n")
-	if l, _ := r.ReadString('\n'); l != "354 go ahead\r\n" {
-		t.Fatalf("DATA: %q", l)
-	}
+	c, r := ts.data(t)
 	fmt.Fprint(c, "Subject: hi\r\n\r\nbody\r\n.\r\n")
 	waitFile(t, filepath.Join(ts.dir, "committing"))
 	// The next command comes while the message is committed: it waits
@@ -380,11 +383,7 @@ func TestSIGTERMCommittingPipelined(t *testing.T) {
 // 0 at once.
 func TestSIGTERMInData(t *testing.T) {
 	ts := startTermServer(t)
-	c, r := ts.dial(t)
-	fmt.Fprint(c, "DATA\r\n")
-	if l, _ := r.ReadString('\n'); l != "354 go ahead\r\n" {
-		t.Fatalf("DATA: %q", l)
-	}
+	c, r := ts.data(t)
 	fmt.Fprint(c, "Subject: half\r\n\r\nthe first half\r\n")
 	ts.term(t)
 	if got := rest(t, r); got != "" {
