@@ -245,11 +245,19 @@ func (p *pool) examine() (changed bool) {
 	return true
 }
 
-// fileID tells one version of a file from another without reading it.
+// fileID tells one version of a file from another without reading it:
+// its inode, size and mtime (new contents), mode and owner (a setuid bit
+// taken away). Not its ctime or link count: a hard link made elsewhere
+// (perf's build-id cache under /root/.debug, a backup tool) changes those
+// and nothing else, and a root-mode tcpserver running as -u, which cannot
+// read the setuid copy to check it again, would then exec a qmail-queue
+// per message until restarted.
 type fileID struct {
-	dev, ino     uint64
-	size         int64
-	mtime, ctime syscall.Timespec
+	dev, ino uint64
+	size     int64
+	mtime    syscall.Timespec
+	mode     uint32
+	uid, gid uint32
 }
 
 func statID(path string) (fileID, error) {
@@ -261,7 +269,7 @@ func statID(path string) (fileID, error) {
 	if !ok {
 		return fileID{}, errors.New("no stat")
 	}
-	return fileID{dev: uint64(st.Dev), ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}, nil
+	return fileID{dev: uint64(st.Dev), ino: st.Ino, size: st.Size, mtime: st.Mtim, mode: st.Mode, uid: st.Uid, gid: st.Gid}, nil
 }
 
 // retire forgets w, which a message could not be handed to, and closes

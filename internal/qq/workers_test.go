@@ -321,3 +321,41 @@ func TestWorkersGate(t *testing.T) {
 		t.Errorf("without a gate: %v", r)
 	}
 }
+
+// TestWorkersHardLinkElsewhere: a hard link made to bin/qmail-queue
+// (perf's build-id cache does that) changes its ctime and link count,
+// not the program: the same worker goes on. A chmod is a change: the
+// worker is replaced.
+func TestWorkersHardLinkElsewhere(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	os.Mkdir(filepath.Join(home, "bin"), 0o755)
+	qq := filepath.Join(home, "bin", "qmail-queue")
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(qq, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := NewWorkers(home, []string{fakeWorkerEnv}, io.Discard)
+	defer p.Close()
+	r1, pid1 := send(t, p, nil, "0 first")
+	if err := os.Link(qq, filepath.Join(home, "elsewhere")); err != nil {
+		t.Fatal(err)
+	}
+	r2, pid2 := send(t, p, nil, "0 second")
+	if !r1.OK() || !r2.OK() || pid1 != pid2 {
+		t.Errorf("%v %v from %d and %d: want one worker across the hard link", r1, r2, pid1, pid2)
+	}
+	if err := os.Chmod(qq, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	r3, pid3 := send(t, p, nil, "0 third")
+	if !r3.OK() || pid3 == pid1 {
+		t.Errorf("after a chmod: %v from %d, want a new worker (was %d)", r3, pid3, pid1)
+	}
+}
