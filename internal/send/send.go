@@ -58,6 +58,9 @@ type Options struct {
 	Signals chan os.Signal
 	// Now replaces the clock.
 	Now func() time.Time
+	// FS replaces the syncfs rounds that make the todo batches durable:
+	// tests make them fail (durable.NewFSForTest). Nil: the queue's own.
+	FS *durable.FS
 }
 
 // Run is qmail-send with options.
@@ -68,6 +71,12 @@ func Run(ctx *prog.Context, opt Options) int {
 	}
 	if opt.Now != nil {
 		s.now = opt.Now
+	}
+	if opt.FS != nil {
+		if s.fs != nil {
+			s.fs.Close()
+		}
+		s.fs = opt.FS
 	}
 	s.sig = opt.Signals
 	return s.run()

@@ -8,11 +8,13 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"goqmail/internal/clean"
+	"goqmail/internal/durable"
 	"goqmail/internal/ids"
 	"goqmail/internal/prog"
 	"goqmail/internal/queue"
@@ -63,6 +65,7 @@ type harness struct {
 	remote *fakeSpawner
 	qqDir  string
 	all    []string
+	fs     *durable.FS // Options.FS, set by a pre hook
 }
 
 // start runs qmail-send with fake spawners and a real qmail-clean.
@@ -135,7 +138,7 @@ func launch(t *testing.T, home string, answer func(spawnproto.Command) (byte, st
 		Files: []*os.File{logW, lcW, lrR, rcW, rrR, ccW, crR},
 	}
 	go func() {
-		code := Run(ctx, Options{Signals: h.sig, Now: now})
+		code := Run(ctx, Options{Signals: h.sig, Now: now, FS: h.fs})
 		logW.Close()
 		lcW.Close()
 		rcW.Close()
@@ -687,5 +690,58 @@ func TestTodoBurstAllDelivered(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("%d of %d messages finished; the rest wait in todo/", ended, n+1)
 		}
+	}
+}
+
+// TestTodoRoundFailureRetried: when the syncfs round that makes a todo
+// batch's info and local files durable fails, the message is not
+// scheduled (qmail-send says it will try again) and its todo file stays;
+// the next reading of todo/, once rounds succeed, delivers it.
+func TestTodoRoundFailureRetried(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	h := startWith(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) { return 'K', "" }, nil,
+		func(h *harness) {
+			var st syscall.Stat_t
+			if err := syscall.Stat(h.home, &st); err != nil {
+				t.Fatal(err)
+			}
+			h.fs = durable.NewFSForTest(uint64(st.Dev), func() error {
+				if failing.Load() {
+					return syscall.EIO
+				}
+				return nil
+			})
+		})
+	n := h.inject("a@b", "c@example.com")
+	h.expect("new msg " + itoaT(n))
+	if l := h.next(); !strings.HasPrefix(l, "info msg "+itoaT(n)+":") {
+		t.Fatalf("log line %q, want the info line", l)
+	}
+	if l := h.next(); !strings.HasPrefix(l, "warning: trouble fsyncing ") || !strings.HasSuffix(l, "; will try again later") {
+		t.Fatalf("log line %q, want the fsync warning", l)
+	}
+	if _, err := os.Stat(h.q.Todo(n)); err != nil {
+		t.Fatalf("todo file gone after a failed round: %v", err)
+	}
+	h.local.mu.Lock()
+	delivered := len(h.local.commands)
+	h.local.mu.Unlock()
+	if delivered != 0 {
+		t.Fatalf("%d deliveries after a failed round", delivered)
+	}
+	failing.Store(false)
+	m := h.inject("a@b", "d@example.com") // its trigger makes qmail-send read todo/ again
+	ended := map[string]bool{}
+	for i := 0; i < 50 && len(ended) < 2; i++ {
+		if l := h.next(); strings.HasPrefix(l, "end msg ") {
+			ended[l] = true
+		}
+	}
+	if !ended["end msg "+itoaT(n)] || !ended["end msg "+itoaT(m)] {
+		t.Fatalf("ended %v, want %d and %d; saw %q", ended, n, m, h.all)
+	}
+	if _, err := os.Stat(h.q.Todo(n)); err == nil {
+		t.Error("todo file left after delivery")
 	}
 }
