@@ -15,10 +15,21 @@ import (
 // ask once at start whether a program they would exec (qmail-smtpd,
 // qmail-local, qmail-remote) is goqmail's own and may run in-process;
 // a wrapper script or another binary there is not.
+//
+// "This executable" is the running image, read through /proc/self/exe,
+// not the file now at its path: after an upgrade renamed a new binary
+// over it, the path names the new version, and a long-lived tcpserver
+// must not take that for itself (it would start the new version's
+// qmail-queue worker and speak the old one's protocol to it). Then the
+// new bin/qmail-queue is not "self" and is exec'd per message, through
+// qmail-queue's own interface, until the program is restarted.
 func IsSelf(path string) bool {
-	self, err := os.Executable()
-	if err != nil {
-		return false
+	self := "/proc/self/exe"
+	if _, err := os.Stat(self); err != nil {
+		// No /proc: the path it was started from.
+		if self, err = os.Executable(); err != nil {
+			return false
+		}
 	}
 	a, err := os.Stat(self)
 	if err != nil {

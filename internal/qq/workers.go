@@ -229,7 +229,7 @@ func (p *pool) examine() (changed bool) {
 	if !p.ours && was && p.stderr != nil {
 		// Say so once per change: an administrator wondering why the
 		// queue got slower (a qmail-queue per message) learns why here.
-		why := "is not goqmail's own program"
+		why := "is not this program's own qmail-queue (another program, or goqmail upgraded since start: restart to use the worker again)"
 		if err != nil {
 			why = "cannot be examined: " + err.Error()
 		} else if r, rerr := os.Open(p.prog); rerr != nil {
