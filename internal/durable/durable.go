@@ -6,17 +6,26 @@
 // latter synchronously; on ext4 and xfs it must be asked for.
 package durable
 
-import "os"
+import (
+	"os"
 
-// SyncDir fsyncs a folder, making the names changed in it durable.
+	"golang.org/x/sys/unix"
+)
+
+// SyncDir fsyncs a folder, making the names changed in it durable: open,
+// fsync, close, three system calls (os.Open would add four for the
+// runtime's poller; see plainfile).
 func SyncDir(dir string) error {
-	d, err := os.Open(dir)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
+	err = unix.Fsync(fd)
+	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
-	return err
+	if err != nil {
+		return &os.PathError{Op: "fsync", Path: dir, Err: err}
+	}
+	return nil
 }

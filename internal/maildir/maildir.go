@@ -17,12 +17,14 @@ package maildir
 import (
 	"errors"
 	"fmt"
-	"goqmail/internal/durable"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
+
+	"goqmail/internal/durable"
+	"goqmail/internal/plainfile"
 )
 
 // Error is a failed delivery. Every Error is temporary.
@@ -77,7 +79,7 @@ type file interface {
 type osFS struct{}
 
 func (osFS) Create(p string) (file, error) {
-	return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	return plainfile.Open(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 }
 func (osFS) Link(o, n string) error { return os.Link(o, n) }
 func (osFS) Remove(p string) error  { return os.Remove(p) }

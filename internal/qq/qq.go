@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"goqmail/internal/addr"
@@ -91,7 +92,29 @@ func OpenAs(home string, env []string, stderr io.Writer, cred *syscall.Credentia
 	}
 	mr.Close()
 	er.Close()
-	return &QQ{cmd: cmd, msg: mw, env: ew, w: bufio.NewWriterSize(mw, 64<<10)}, nil
+	return &QQ{cmd: cmd, msg: mw, env: ew, w: messageWriter(mw)}, nil
+}
+
+// messageWriters are the 64 KiB buffers between a session and its
+// qmail-queue's message pipe, reused from message to message: a fresh one
+// per message was a 64 KiB allocation to clear and collect for every
+// 1 KiB message (issue 8).
+var messageWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
+func messageWriter(w io.Writer) *bufio.Writer {
+	bw := messageWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
+	return bw
+}
+
+// release gives the message buffer back once the message is sent or
+// aborted; a Write after that is dropped, as after a write error.
+func (q *QQ) release() {
+	if q.w != nil {
+		q.w.Reset(nil)
+		messageWriters.Put(q.w)
+		q.w = nil
+	}
 }
 
 // Pid is qmail-queue's process id, the "qp" of qmail's replies and logs.
@@ -104,7 +127,7 @@ func (q *QQ) Pid() int {
 
 // Write adds message bytes. Errors are remembered and reported by Close.
 func (q *QQ) Write(p []byte) (int, error) {
-	if q.werr != nil {
+	if q.werr != nil || q.w == nil {
 		return len(p), nil
 	}
 
@@ -126,6 +149,7 @@ func (q *QQ) Abort() {
 		return
 	}
 	q.done = true
+	q.release()
 	q.msg.Close()
 	q.env.Close()
 	if q.wk != nil {
@@ -179,18 +203,19 @@ func (q *QQ) Close(sender string, rcpts []string) Result {
 	if err := q.w.Flush(); err != nil && q.werr == nil {
 		q.werr = err
 	}
+	q.release()
 	q.msg.Close()
-	ew := bufio.NewWriter(q.env)
-	ew.WriteByte('F')
-	ew.WriteString(sender)
-	ew.WriteByte(0)
+	n := len(sender) + 3
 	for _, r := range rcpts {
-		ew.WriteByte('T')
-		ew.WriteString(r)
-		ew.WriteByte(0)
+		n += len(r) + 2
 	}
-	ew.WriteByte(0)
-	if err := ew.Flush(); err != nil && q.werr == nil {
+	env := make([]byte, 0, n)
+	env = append(append(append(env, 'F'), sender...), 0)
+	for _, r := range rcpts {
+		env = append(append(append(env, 'T'), r...), 0)
+	}
+	env = append(env, 0)
+	if _, err := q.env.Write(env); err != nil && q.werr == nil {
 		q.werr = err
 	}
 	q.env.Close()

@@ -1,7 +1,6 @@
 package qq
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"goqmail/internal/prog"
 )
@@ -132,7 +133,13 @@ func (p *pool) open(env []string, stderr io.Writer) (*QQ, error) {
 	if v, ok := prog.Lookup(env, "QMAILQUEUE"); ok && v != "" {
 		return Open(p.home, env, stderr)
 	}
-	var ends [6]*os.File // message r/w, envelope r/w, result r/w
+	// The three pipes are made as raw descriptors, non-blocking from the
+	// start: the worker's ends go to it as they are and are closed here,
+	// never wrapped; only ours become *os.File (in the poller). os.Pipe
+	// would put all six in the poller, and Fd() make the worker's
+	// blocking again before sending: about twenty system calls more per
+	// message (issue 8).
+	ends := [6]int{-1, -1, -1, -1, -1, -1} // message r/w, envelope r/w, result r/w
 	var err error
 	for try := 0; try < 2; try++ {
 		var w *worker
@@ -140,25 +147,34 @@ func (p *pool) open(env []string, stderr io.Writer) (*QQ, error) {
 			break
 		}
 		if w == nil {
-			closeAll(ends[:])
+			closeFDs(ends[:])
 			return Open(p.home, env, stderr)
 		}
-		for i := 0; i < 6 && ends[i] == nil; i += 2 {
-			r, pw, perr := os.Pipe()
-			if perr != nil {
-				closeAll(ends[:])
-				return nil, perr
+		for i := 0; i < 6 && ends[i] < 0; i += 2 {
+			if perr := unix.Pipe2(ends[i:i+2], unix.O_CLOEXEC|unix.O_NONBLOCK); perr != nil {
+				closeFDs(ends[:])
+				return nil, os.NewSyscallError("pipe2", perr)
 			}
-			ends[i], ends[i+1] = r, pw
 		}
 		if err = w.send(ends[0], ends[2], ends[5]); err == nil {
-			closeAll([]*os.File{ends[0], ends[2], ends[5]})
-			return &QQ{wk: w, msg: ends[1], env: ends[3], res: ends[4], w: bufio.NewWriterSize(ends[1], 64<<10)}, nil
+			closeFDs([]int{ends[0], ends[2], ends[5]})
+			msg := os.NewFile(uintptr(ends[1]), "message")
+			return &QQ{wk: w, msg: msg, env: os.NewFile(uintptr(ends[3]), "envelope"),
+				res: os.NewFile(uintptr(ends[4]), "result"), w: messageWriter(msg)}, nil
 		}
 		p.retire(w) // it died since it was last used: start another
 	}
-	closeAll(ends[:])
+	closeFDs(ends[:])
 	return nil, err
+}
+
+// closeFDs closes the descriptors that are not -1.
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
 }
 
 // current is the running worker, started if there is none; nil (and no
@@ -287,8 +303,8 @@ func (p *pool) retire(w *worker) {
 }
 
 // send hands the worker one message's three descriptors.
-func (w *worker) send(msg, env, res *os.File) error {
-	rights := syscall.UnixRights(int(msg.Fd()), int(env.Fd()), int(res.Fd()))
+func (w *worker) send(msg, env, res int) error {
+	rights := syscall.UnixRights(msg, env, res)
 	_, _, err := w.sock.WriteMsgUnix([]byte{1}, rights, nil)
 	return err
 }
@@ -328,12 +344,4 @@ func (q *QQ) result() Result {
 		code = 54
 	}
 	return Result{Code: code, Text: Text(code)}
-}
-
-func closeAll(fs []*os.File) {
-	for _, f := range fs {
-		if f != nil {
-			f.Close()
-		}
-	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"goqmail/internal/plainfile"
 	"goqmail/internal/queuefs"
 )
 
@@ -52,7 +53,7 @@ func (j *job) spreadFolder() string {
 // newUnnamed opens an unnamed file in dir for writing, or nil if the
 // file system or the kernel cannot.
 func newUnnamed(dir string) *os.File {
-	f, err := os.OpenFile(dir, os.O_WRONLY|unix.O_TMPFILE, 0o644)
+	f, err := plainfile.Open(dir, os.O_WRONLY|unix.O_TMPFILE, 0o644)
 	if err != nil {
 		return nil
 	}
@@ -115,7 +116,7 @@ func (j *job) newMessPid() (*os.File, int) {
 	var pidPath string
 	for k := j.k0 + 1; k <= j.k0+9 && pf == nil; k++ {
 		pidPath = j.q.Path("pid", fmt.Sprintf("%d.%d.%d", j.pid, j.now.Unix(), k))
-		f, err := os.OpenFile(pidPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := plainfile.Open(pidPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err == nil {
 			pf = f
 		}
@@ -157,7 +158,7 @@ func (j *job) newIntd(envIn io.Reader) int {
 	}
 	if f == nil {
 		var err error
-		if f, err = os.OpenFile(intd, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
+		if f, err = plainfile.Open(intd, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
 			return ExitIntd
 		}
 		j.intd = intd

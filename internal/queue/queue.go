@@ -35,8 +35,9 @@ import (
 	"os"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"goqmail/internal/datefmt"
 	"goqmail/internal/durable"
@@ -245,10 +246,12 @@ func (j *job) run(msgIn, envIn io.Reader) int {
 		return ExitTodo
 	}
 
-	// 6. Wake qmail-send; failure is harmless (it rescans todo/).
-	if t, err := os.OpenFile(j.q.Trigger(), os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-		t.Write([]byte{0})
-		t.Close()
+	// 6. Wake qmail-send; failure is harmless (it rescans todo/). Raw
+	// system calls: as an *os.File the FIFO would be put in the
+	// runtime's poller and taken out again, for one byte.
+	if t, err := unix.Open(j.q.Trigger(), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+		unix.Write(t, []byte{0})
+		unix.Close(t)
 	}
 	return ExitOK
 }

@@ -83,9 +83,10 @@ func worker(ctx *prog.Context, opt Options) int {
 			closeFDs(fds)
 			continue
 		}
-		// The sender's Fd() made these blocking; made pollable again, a
-		// read waiting on a slow injector holds no thread, and Run's
-		// alarm can interrupt it by closing the file.
+		// Non-blocking, so that a read waiting on a slow injector holds
+		// no thread and Run's alarm can interrupt it by closing the
+		// file. tcpserver sends them so (older ones sent them blocking:
+		// SetNonblock changes only those).
 		for _, fd := range fds {
 			syscall.SetNonblock(fd, true)
 		}

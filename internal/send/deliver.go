@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"goqmail/internal/addr"
+	"goqmail/internal/plainfile"
 	"goqmail/internal/queuefs"
 	"goqmail/internal/spawnproto"
 )
@@ -129,7 +130,7 @@ func (ch *channel) nextActive() *message {
 func (s *sender) startPass(c int, m *message, now time.Time) {
 	mc := m.chans[c]
 	p := s.q.Chan(c == 1, m.num)
-	data, err := os.ReadFile(p)
+	data, err := plainfile.ReadFile(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			m.chans[c] = nil
@@ -301,7 +302,7 @@ func (s *sender) markDone(c int, m *message, rec int) {
 	mc.numtodo--
 	mc.recs[rec].Done = true
 	p := s.q.Chan(c == 1, m.num)
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	f, err := plainfile.Open(p, os.O_WRONLY, 0)
 	if err == nil {
 		_, err = f.WriteAt([]byte{'D'}, mc.recs[rec].Offset)
 		if cerr := f.Close(); err == nil {

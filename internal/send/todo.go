@@ -14,6 +14,7 @@ import (
 
 	"goqmail/internal/addr"
 	"goqmail/internal/durable"
+	"goqmail/internal/plainfile"
 	"goqmail/internal/queuefs"
 	"goqmail/internal/rewrite"
 )
@@ -226,7 +227,7 @@ func (s *sender) prepareTodo(n uint64, rw *rewrite.Rewriter, now time.Time, fsyn
 	p.n = n
 	logf := func(format string, a ...any) { p.logs = append(p.logs, fmt.Sprintf(format, a...)) }
 	todo := s.q.Todo(n)
-	data, err := os.ReadFile(todo)
+	data, err := plainfile.ReadFile(todo)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			logf("warning: unable to open %s\n", s.rel(todo))
@@ -249,7 +250,7 @@ func (s *sender) prepareTodo(n uint64, rw *rewrite.Rewriter, now time.Time, fsyn
 			return p
 		}
 	}
-	info, err := os.OpenFile(s.q.Info(n), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	info, err := plainfile.Open(s.q.Info(n), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		logf("warning: unable to create %s; will try again later\n", s.rel(s.q.Info(n)))
 		return p
@@ -316,7 +317,7 @@ func (s *sender) prepareTodo(n uint64, rw *rewrite.Rewriter, now time.Time, fsyn
 // writeFile creates a file exclusively, writes data and, if fsync is
 // set, fsyncs it.
 func writeFile(p string, data []byte, fsync bool) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := plainfile.Open(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
@@ -399,7 +400,7 @@ func (s *sender) scanInfo() {
 
 func (s *sender) loadMessage(n uint64) {
 	p := s.q.Info(n)
-	data, err := os.ReadFile(p)
+	data, err := plainfile.ReadFile(p)
 	if err != nil {
 		s.logf("warning: unable to open %s\n", s.rel(p))
 		return

@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"goqmail/internal/ids"
+	"goqmail/internal/plainfile"
 	"goqmail/internal/prog"
 	"goqmail/internal/spawnproto"
 )
@@ -157,7 +158,7 @@ func (e *engine) check(c spawnproto.Command) (spawnproto.Report, bool) {
 // openMessage opens queue/mess/S/N and checks it is a regular file owned
 // by the queue's owner.
 func (e *engine) openMessage(c spawnproto.Command) (*os.File, spawnproto.Report, bool) {
-	f, err := os.Open(filepath.Join(e.mess, c.Message))
+	f, err := plainfile.Open(filepath.Join(e.mess, c.Message), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, rep(c.Slot, 'Z', "qmail-spawn unable to open message. (#4.3.0)\n"), false
 	}
