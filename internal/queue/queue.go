@@ -34,6 +34,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -187,6 +188,11 @@ func (j *job) cleanup() {
 	}
 }
 
+// messWriters are the message files' 64 KiB write buffers, reused from
+// message to message in the worker (a fresh one was a 64 KiB allocation
+// to clear and collect per message).
+var messWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
 func (j *job) run(msgIn, envIn io.Reader) int {
 	var tok durable.Token
 	if j.fs != nil {
@@ -201,7 +207,12 @@ func (j *job) run(msgIn, envIn io.Reader) int {
 
 	// 3. Received line and message, fsynced with the folder (or, with
 	// j.fs, made durable with intd/N below).
-	w := bufio.NewWriterSize(pf, 64<<10)
+	w := messWriters.Get().(*bufio.Writer)
+	w.Reset(pf)
+	defer func() {
+		w.Reset(nil)
+		messWriters.Put(w)
+	}()
 	fmt.Fprintf(w, "Received: (qmail %d %s); %s\n", j.pid, j.invoked(), datefmt.RFC822(j.now))
 	if code := copyMessage(w, msgIn); code != ExitOK {
 		j.cleanup()
