@@ -14,14 +14,7 @@ import (
 // TestIsSelf: this executable, a link to it and a copy of it are "self";
 // a script, a file of another size or content, and a missing file are not.
 func TestIsSelf(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
+	self, data := selfBytes(t)
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
@@ -57,14 +50,7 @@ func TestIsSelf(t *testing.T) {
 // then replaced (a new version renamed over it) is not that new file:
 // "self" is the running image.
 func TestIsSelfAfterUpgrade(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, data := selfBytes(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "qmail")
 	if err := os.WriteFile(bin, data, 0o755); err != nil {
@@ -106,4 +92,18 @@ func TestIsSelfHelper(t *testing.T) {
 	}
 	bufio.NewReader(os.Stdin).ReadString('\n')
 	fmt.Printf("isself=%v\n", IsSelf(path))
+}
+
+// selfBytes is the test binary's path and contents.
+func selfBytes(t *testing.T) (string, []byte) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return self, data
 }
