@@ -5,6 +5,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"goqmail/internal/plainfile"
 )
 
 // The control files are read again for every SMTP connection, as
@@ -20,8 +22,10 @@ import (
 // the kernel's clock two writes of the same size can leave the same
 // timestamps, and the second would go unseen (the "racy git" problem).
 
-// settle is how recent a change must be for the cache not to be trusted.
-const settle = 2 * time.Second
+// settle is how recent a change must be for the cache not to be trusted
+// (a variable for the tests, which set it to 0 to see the stamp alone
+// tell changes apart).
+var settle = 2 * time.Second
 
 // maxCached bounds the bytes kept per file: a bigger file (a long
 // badmailfrom) is read every time rather than held.
@@ -62,7 +66,7 @@ func readFile(path string) ([]byte, error) {
 			return nil, &os.PathError{Op: "stat", Path: path, Err: err}
 		}
 		// Anything else: let the read report it as qmail would.
-		return os.ReadFile(path)
+		return plainfile.ReadFile(path)
 	}
 	stamp := stampOf(&st)
 	fileCache.Lock()
@@ -72,7 +76,7 @@ func readFile(path string) ([]byte, error) {
 	if hit && c.stamp == stamp && !recent {
 		return c.data, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := plainfile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

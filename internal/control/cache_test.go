@@ -7,11 +7,11 @@ import (
 	"time"
 )
 
-// age moves a file's timestamps back so that the cache trusts it, as it
-// would a file edited minutes ago.
+// age moves a file's timestamps back, always to the same moment, as
+// those of a file edited long ago.
 func age(t *testing.T, p string) {
 	t.Helper()
-	old := time.Now().Add(-time.Hour)
+	old := time.Unix(1_000_000_000, 0)
 	if err := os.Chtimes(p, old, old); err != nil {
 		t.Fatal(err)
 	}
@@ -22,6 +22,11 @@ func age(t *testing.T, p string) {
 // a chmod that makes it unreadable — each as the next read, as qmail-smtpd
 // started afresh would see it.
 func TestCacheSeesEveryChange(t *testing.T) {
+	// No settle time: the stamp alone must tell every change (the
+	// settle rule is TestCacheRecentFileAlwaysRead's).
+	old := settle
+	settle = 0
+	t.Cleanup(func() { settle = old })
 	home := t.TempDir()
 	if err := os.Mkdir(filepath.Join(home, "control"), 0o755); err != nil {
 		t.Fatal(err)
@@ -51,9 +56,14 @@ func TestCacheSeesEveryChange(t *testing.T) {
 	if got := line(); got != "aaa.example" {
 		t.Fatalf("cached read %q", got)
 	}
+	fileCache.Lock()
+	_, cached := fileCache.m[p]
+	fileCache.Unlock()
+	if !cached {
+		t.Fatal("the file is not in the cache: the checks below would prove nothing")
+	}
 	// Same size, timestamps forced back to the very same values: only
-	// ctime (which chtimes sets to now) tells them apart, and the settle
-	// rule makes the fresh change be read.
+	// ctime (which chtimes sets to now) tells them apart.
 	write("bbb.example\n")
 	age(t, p)
 	if got := line(); got != "bbb.example" {

@@ -17,15 +17,22 @@ import (
 // runtime's poller; see plainfile).
 func SyncDir(dir string) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	for err == unix.EINTR { // as os.Open retries (FUSE, NFS, CIFS)
+		fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	}
 	if err != nil {
 		return &os.PathError{Op: "open", Path: dir, Err: err}
 	}
 	err = unix.Fsync(fd)
-	if cerr := unix.Close(fd); err == nil {
-		err = cerr
+	for err == unix.EINTR {
+		err = unix.Fsync(fd)
 	}
 	if err != nil {
+		unix.Close(fd)
 		return &os.PathError{Op: "fsync", Path: dir, Err: err}
+	}
+	if err := unix.Close(fd); err != nil {
+		return &os.PathError{Op: "close", Path: dir, Err: err}
 	}
 	return nil
 }

@@ -109,6 +109,26 @@ func flushAfterSyncfs(fstype int64, dev uint64) bool {
 // by its rounds must be on it (FSSet callers check).
 func (s *FS) Dev() uint64 { return s.dev }
 
+// OpenFSFor is OpenFS for dir, refused (ErrNoSyncfs) unless every folder
+// in also is on the same file system: a long-lived writer whose files go
+// into several folders (the queue's mess/S, intd/, info/S...) checks them
+// once at start, since a folder mounted elsewhere, or a symlink to
+// another disk, would never be written by the rounds.
+func OpenFSFor(dir string, also []string) (*FS, error) {
+	fs, err := OpenFS(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range also {
+		var st unix.Stat_t
+		if unix.Stat(d, &st) != nil || st.Dev != fs.dev {
+			fs.Close()
+			return nil, ErrNoSyncfs
+		}
+	}
+	return fs, nil
+}
+
 // syncfsWhole are the file systems whose syncfs writes all their files'
 // data and names and flushes the disk: ext2/3/4, xfs, btrfs (and tmpfs,
 // which has nothing to write).
@@ -182,6 +202,15 @@ func (s *FS) run() error {
 		err = s.sync()
 	} else {
 		err = unix.Syncfs(int(s.f.Fd()))
+		if err == nil {
+			// A file system remounted read-only after an error
+			// (ext4's errors=remount-ro) makes syncfs return at once
+			// with nothing written and no error: the round fails.
+			var sfs unix.Statfs_t
+			if unix.Fstatfs(int(s.f.Fd()), &sfs) != nil || sfs.Flags&unix.ST_RDONLY != 0 {
+				err = errReadOnly
+			}
+		}
 		if err == nil && s.flushAfter {
 			// syncfs flushes the disk's cache before it writes the
 			// last metadata buffers (fs/sync.c: ->sync_fs, then
@@ -207,6 +236,10 @@ func (e fsError) Error() string { return string(e) }
 // reported a write error on the file system, which may have been in the
 // caller's own files.
 const errEarlierRound = fsError("a write error was reported on the file system")
+
+// errReadOnly: the file system is read-only now; what was written before
+// may never reach the disk.
+const errReadOnly = fsError("the file system is read-only")
 
 // FSSet keeps one FS per file system (device), opened on the first
 // folder asked for on it: for a process that writes on file systems it

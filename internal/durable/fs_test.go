@@ -81,9 +81,18 @@ func TestFSCoalesces(t *testing.T) {
 			lateDone <- fs.Sync(fs.Begin())
 		}()
 	}
-	// None of them may return while the first round runs. (A round
-	// joined wrongly would block too: the count of rounds below is what
-	// tells that.)
+	// Let them queue behind the first round (at most 5 s), then none of
+	// them may return while it runs. (A round joined wrongly would block
+	// too: the count of rounds below is what tells that.)
+	for i := 0; i < 500; i++ {
+		fs.mu.Lock()
+		queued := fs.rounds.next != nil
+		fs.mu.Unlock()
+		if queued {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	select {
 	case <-lateDone:
 		t.Fatal("a caller returned on a round that began before it called")
@@ -152,9 +161,9 @@ func TestKernelAtLeast(t *testing.T) {
 	for _, c := range []struct {
 		rel  string
 		want bool
-	}{{"6.18.44-fc-v669", true}, {"5.8.0", true}, {"5.10.0-28-amd64", true}, {"5.7.19", false}, {"4.19.0-26-amd64", false}, {"junk", false}} {
-		if got := kernelAtLeast(c.rel, 5, 8); got != c.want {
-			t.Errorf("kernelAtLeast(%q, 5, 8) = %v", c.rel, got)
+	}{{"6.18.44-fc-v669", true}, {"5.17.0", true}, {"5.18.1", true}, {"5.16.20", false}, {"5.10.0-28-amd64", false}, {"4.19.0-26-amd64", false}, {"junk", false}} {
+		if got := kernelAtLeast(c.rel, 5, 17); got != c.want {
+			t.Errorf("kernelAtLeast(%q, 5, 17) = %v", c.rel, got)
 		}
 	}
 }
@@ -178,4 +187,36 @@ func TestFlushAfterSyncfs(t *testing.T) {
 		t.Error("no journal on this machine, and no fsync after syncfs")
 	}
 	t.Logf("journals %v: fsync after syncfs %v", journals, got)
+}
+
+// TestOpenFSForOtherDevice: an FS is refused when one of the folders its
+// user writes into is on another file system (here /dev/shm or /proc):
+// the rounds would never write it.
+func TestOpenFSForOtherDevice(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "sub")
+	os.Mkdir(sub, 0o755)
+	fs, err := OpenFSFor(dir, []string{sub})
+	if err != nil {
+		t.Skipf("no FS on the temporary folder's file system: %v", err)
+	}
+	fs.Close()
+	var a, b syscall.Stat_t
+	other := "/dev/shm"
+	if syscall.Stat(other, &b) != nil {
+		other = "/proc"
+		syscall.Stat(other, &b)
+	}
+	if syscall.Stat(dir, &a) != nil || a.Dev == b.Dev {
+		t.Skip("no folder on another file system to compare with")
+	}
+	if fs, err := OpenFSFor(dir, []string{sub, other}); !errors.Is(err, ErrNoSyncfs) {
+		if fs != nil {
+			fs.Close()
+		}
+		t.Errorf("%s on another device: %v, want ErrNoSyncfs", other, err)
+	}
+	if _, err := OpenFSFor(dir, []string{filepath.Join(dir, "missing")}); !errors.Is(err, ErrNoSyncfs) {
+		t.Errorf("missing folder: %v, want ErrNoSyncfs", err)
+	}
 }

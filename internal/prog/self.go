@@ -25,15 +25,15 @@ import (
 // qmail-queue's own interface, until the program is restarted.
 func IsSelf(path string) bool {
 	self := "/proc/self/exe"
-	if _, err := os.Stat(self); err != nil {
+	a, err := os.Stat(self)
+	if err != nil {
 		// No /proc: the path it was started from.
 		if self, err = os.Executable(); err != nil {
 			return false
 		}
-	}
-	a, err := os.Stat(self)
-	if err != nil {
-		return false
+		if a, err = os.Stat(self); err != nil {
+			return false
+		}
 	}
 	b, err := os.Stat(path)
 	if err != nil || !b.Mode().IsRegular() {

@@ -192,6 +192,12 @@ func (q *QQ) Close(sender string, rcpts []string) Result {
 		q.Abort()
 		return Result{Code: -1, Text: ErrBadAddress}
 	}
+	if err := q.w.Flush(); err != nil && q.werr == nil {
+		q.werr = err
+	}
+	// The gate is asked once the body is handed over, right before the
+	// envelope that commits it: a slow qmail-queue taking the last 64
+	// KiB does not count as committing (and hold up a SIGTERM).
 	if q.gate != nil {
 		if !q.gate.Commit() {
 			q.Abort()
@@ -200,9 +206,6 @@ func (q *QQ) Close(sender string, rcpts []string) Result {
 		defer q.gate.Committed()
 	}
 	q.done = true
-	if err := q.w.Flush(); err != nil && q.werr == nil {
-		q.werr = err
-	}
 	q.release()
 	q.msg.Close()
 	n := len(sender) + 3

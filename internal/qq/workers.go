@@ -41,9 +41,10 @@ import (
 // first examined by NewWorkers, which tcpserver calls before it drops
 // to -u: a root-mode install's setuid copy is mode 04711, which qmaild
 // may run but not read, so later a file of the same device, inode, size,
-// mtime and ctime is taken as the one examined then (any write, rename,
-// chmod or chown changes one of them). A changed file that cannot be
-// read is not known to be ours and is exec'd.
+// mtime, mode and owner is taken as the one examined then (any write,
+// rename, chmod or chown changes one of them; a hard link made elsewhere
+// does not: see fileID). A changed file that cannot be read is not known
+// to be ours and is exec'd.
 //
 // If the worker dies, the messages it had in hand fail as "qq crashed"
 // (a temporary failure: their clients try again) and the next Open
@@ -97,7 +98,7 @@ type worker struct {
 func NewWorkers(home string, env []string, stderr io.Writer) *Workers {
 	p := &pool{home: home, env: env, stderr: stderr, prog: filepath.Join(home, "bin", "qmail-queue")}
 	p.mu.Lock()
-	p.examine()
+	p.examine(statID(p.prog))
 	p.mu.Unlock()
 	return &Workers{pool: p}
 }
@@ -181,9 +182,10 @@ func closeFDs(fds []int) {
 // error) when bin/qmail-queue is not goqmail's own, and a worker started
 // from an earlier bin/qmail-queue is then retired.
 func (p *pool) current() (*worker, error) {
+	id, err := statID(p.prog) // outside the lock: every session's messages come here
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	changed := p.examine()
+	changed := p.examine(id, err)
 	if p.w != nil {
 		select {
 		case <-p.w.dead:
@@ -228,11 +230,10 @@ func (p *pool) current() (*worker, error) {
 	return w, nil
 }
 
-// examine looks at bin/qmail-queue and says whether it is another file
-// than when last examined; p.ours then says whether it is goqmail's own.
-// The caller holds p.mu.
-func (p *pool) examine() (changed bool) {
-	id, err := statID(p.prog)
+// examine takes what statID said of bin/qmail-queue and says whether it
+// is another file than when last examined; p.ours then says whether it
+// is goqmail's own. The caller holds p.mu.
+func (p *pool) examine(id fileID, err error) (changed bool) {
 	if err != nil {
 		id = fileID{}
 	}

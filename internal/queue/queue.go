@@ -287,8 +287,15 @@ func (j *job) invoked() string {
 // copyMessage copies the message, telling a read error (54) from a
 // write error (53).
 func copyMessage(w *bufio.Writer, r io.Reader) int {
-	buf := make([]byte, 64<<10)
 	for {
+		// Read straight into w's free space (no buffer of its own per
+		// message, no second copy).
+		if w.Available() == 0 {
+			if err := w.Flush(); err != nil {
+				return ExitWrite
+			}
+		}
+		buf := w.AvailableBuffer()[:w.Available()]
 		n, err := r.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {

@@ -49,7 +49,8 @@ func worker(ctx *prog.Context, opt Options) int {
 	// and their files are made durable by shared syncfs rounds.
 	opt.Dirs = &durable.Group{}
 	if opt.FS == nil {
-		if fs, err := durable.OpenFS(queuefs.New(ctx.Home).Dir); err == nil {
+		q := queuefs.New(ctx.Home)
+		if fs, err := durable.OpenFSFor(q.Dir, q.Folders("mess", "intd", "pid")); err == nil {
 			opt.FS = fs
 			defer fs.Close()
 		}

@@ -10,6 +10,24 @@ import (
 // MakeTree creates an empty queue folder at dir with every subfolder and
 // lock file, owned by the caller, with qmail's modes. install sets owners
 // afterwards; tests use it as it is.
+// Folders are q's folders named, each hashed one (mess, info, local,
+// remote) as its Split subfolders: for a writer that checks where they
+// are (durable.OpenFSFor).
+func (q Queue) Folders(names ...string) []string {
+	var out []string
+	for _, n := range names {
+		switch n {
+		case "mess", "info", "local", "remote":
+			for i := 0; i < Split; i++ {
+				out = append(out, q.Path(n, strconv.Itoa(i)))
+			}
+		default:
+			out = append(out, q.Path(n))
+		}
+	}
+	return out
+}
+
 func MakeTree(dir string) error {
 	mk := func(p string, mode os.FileMode) error {
 		if err := os.MkdirAll(p, mode); err != nil {

@@ -72,11 +72,15 @@ func Run(ctx *prog.Context, opt Options) int {
 	if opt.Now != nil {
 		s.now = opt.Now
 	}
-	if opt.FS != nil {
-		if s.fs != nil {
-			s.fs.Close()
+	// The todo batches' files are made durable by syncfs rounds
+	// (prepareBatch) when their folders are on the queue's file system;
+	// else by fsyncs as before.
+	s.fs = opt.FS
+	if s.fs == nil {
+		if fs, err := durable.OpenFSFor(s.q.Dir, s.q.Folders("info", "local", "remote")); err == nil {
+			s.fs = fs
+			defer fs.Close()
 		}
-		s.fs = opt.FS
 	}
 	s.sig = opt.Signals
 	return s.run()
@@ -171,11 +175,6 @@ func newSender(ctx *prog.Context) (*sender, int) {
 	// kept in the sender, or the garbage collector would close the file
 	// and drop the lock.
 	s.mutex = mutex
-	// The todo batches' files are made durable by syncfs rounds
-	// (prepareBatch); where it cannot be opened, by fsyncs as before.
-	if fs, err := durable.OpenFS(s.q.Dir); err == nil {
-		s.fs = fs
-	}
 	files := [6]*os.File{}
 	for i := range files {
 		files[i] = ctx.File(i + 1)

@@ -38,7 +38,8 @@ type role struct {
 // qmail-send.
 func Main(ctx *prog.Context) int {
 	// Kept until the exec: nothing closes them (raw descriptors).
-	holdLowFDs(ctx)
+	holdLowFDs()
+	ctx.Env = withoutReexecFlag(ctx.Env) // not for the children or qmail-send
 	dd := "./Mailbox"
 	var logger []string
 	if len(ctx.Args) > 1 {
@@ -153,28 +154,22 @@ func startChild(ctx *prog.Context, path string, args []string, stdin, stdout *os
 // clear O_NONBLOCK on 0-2 and exec itself once more before it starts
 // (ReexecIfPollerLow), where the runtime then has no reason to open them
 // early.
-func holdLowFDs(ctx *prog.Context) []int {
-	ctx.Env = withoutReexecFlag(ctx.Env) // not for the children or qmail-send
+//
+// The copies are of descriptor 0, 1 or 2, which the Go runtime makes
+// sure are open before main (it opens /dev/null on them, or aborts); it
+// returns the descriptors it holds (for the test).
+func holdLowFDs() []int {
 	var held []int
 	for fd := 3; fd <= 9; fd++ {
 		if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0); errno != syscall.EBADF {
 			continue
 		}
-		// A copy of an open descriptor, or else /dev/null: no path is
-		// needed (a chroot without /dev).
-		n := -1
-		for src := 0; src <= 2 && n < 0; src++ {
+		for src := 0; src <= 2; src++ {
 			if syscall.Dup3(src, fd, syscall.O_CLOEXEC) == nil {
-				n = fd
-			}
-		}
-		if n < 0 {
-			var err error
-			if n, err = syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0); err != nil {
+				held = append(held, fd)
 				break
 			}
 		}
-		held = append(held, n)
 	}
 	return held
 }

@@ -213,7 +213,7 @@ func TestLookPath(t *testing.T) {
 // gets a number above 9, so that becomeSend's moves onto 0-6 can only
 // replace what holdLowFDs took.
 func TestHoldLowFDs(t *testing.T) {
-	held := holdLowFDs(&prog.Context{})
+	held := holdLowFDs()
 	defer func() {
 		for _, n := range held {
 			syscall.Close(n)

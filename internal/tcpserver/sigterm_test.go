@@ -226,8 +226,6 @@ func startTermServer(t *testing.T) *termServer {
 	return ts
 }
 
-// dial connects to the server and reads its greeting; every read or
-// write on the connection has 20 s at most.
 // data dials and starts a message: DATA answered 354.
 func (ts *termServer) data(t *testing.T) (net.Conn, *bufio.Reader) {
 	t.Helper()
@@ -239,6 +237,8 @@ func (ts *termServer) data(t *testing.T) (net.Conn, *bufio.Reader) {
 	return c, r
 }
 
+// dial connects to the server and reads its greeting; every read or
+// write on the connection has 20 s at most.
 func (ts *termServer) dial(t *testing.T) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(ts.port)), 5*time.Second)
@@ -357,6 +357,7 @@ func TestSIGTERMCommitting(t *testing.T) {
 // message again.
 func TestSIGTERMCommittingPipelined(t *testing.T) {
 	ts := startTermServer(t)
+	_, idle := ts.dial(t)
 	c, r := ts.data(t)
 	fmt.Fprint(c, "Subject: hi\r\n\r\nbody\r\n.\r\n")
 	waitFile(t, filepath.Join(ts.dir, "committing"))
@@ -364,7 +365,10 @@ func TestSIGTERMCommittingPipelined(t *testing.T) {
 	// unread in the socket when the session ends.
 	fmt.Fprint(c, "MAIL FROM:<next@example.org>\r\n")
 	ts.cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(100 * time.Millisecond) // let the stop reach the session
+	// The idle session's end says the stop has reached every session.
+	if got := rest(t, idle); got != "" {
+		t.Errorf("the idle client got %q", got)
+	}
 	os.WriteFile(filepath.Join(ts.dir, "go"), nil, 0o644)
 	b, err := io.ReadAll(r)
 	if err != nil {
