@@ -155,8 +155,18 @@ func queueOnTmpfs(t *testing.T, home string, size string) {
 // its exit code.
 func queueDirect(t *testing.T, home string, uid, gid int, msg string) int {
 	t.Helper()
+	return queueDirectTo(t, home, uid, gid, msg, "someone@localhost")
+}
+
+// queueDirectTo is queueDirect to the recipients given.
+func queueDirectTo(t *testing.T, home string, uid, gid int, msg string, rcpts ...string) int {
+	t.Helper()
 	envFile := filepath.Join(filepath.Dir(home), "envelope")
-	os.WriteFile(envFile, []byte("Fsomeone@example.org\x00Tsomeone@localhost\x00\x00"), 0o644)
+	envelope := "Fsomeone@example.org\x00"
+	for _, r := range rcpts {
+		envelope += "T" + r + "\x00"
+	}
+	os.WriteFile(envFile, []byte(envelope+"\x00"), 0o644)
 	env, err := os.Open(envFile)
 	if err != nil {
 		t.Fatal(err)
@@ -330,6 +340,9 @@ func TestMaildirOnFullDisk(t *testing.T) {
 // for a queued message because the disk filled after qmail-queue
 // committed it: it logs qmail's warning, keeps todo/N, and processes the
 // message when space returns and the next injection pulls the trigger.
+// The message has two recipients: one to a single recipient would be
+// delivered straight from todo/ (qmail-send's direct delivery), which
+// writes nothing to the queue.
 func TestPreprocessOnFullDisk(t *testing.T) {
 	if !inMountNamespace(t) {
 		return
@@ -337,7 +350,8 @@ func TestPreprocessOnFullDisk(t *testing.T) {
 	home, uid, gid := userModeInstall(t)
 	queueOnTmpfs(t, home, "1m")
 	q := filepath.Join(home, "queue")
-	if code := queueDirect(t, home, uid, gid, "Subject: first\n\nqueued before the disk filled\n"); code != 0 {
+	if code := queueDirectTo(t, home, uid, gid, "Subject: first\n\nqueued before the disk filled\n",
+		"someone@localhost", "other@localhost"); code != 0 {
 		t.Fatalf("qmail-queue exit %d", code)
 	}
 	todo, _ := os.ReadDir(filepath.Join(q, "todo"))
@@ -368,10 +382,10 @@ func TestPreprocessOnFullDisk(t *testing.T) {
 	c.expect("QUIT", "221 localhost")
 	lines := s.collect(trouble, "end msg "+n1)
 	md := filepath.Join(home, "alias", "Maildir", "new")
-	waitCount(t, md, 2)
+	waitCount(t, md, 3)
 	time.Sleep(200 * time.Millisecond)
-	if got := files(t, md); len(got) != 2 {
-		t.Errorf("Maildir/new holds %d messages, want 2; log %q", len(got), lines)
+	if got := files(t, md); len(got) != 3 {
+		t.Errorf("Maildir/new holds %d messages, want 3 (two of the first); log %q", len(got), lines)
 	}
 	if left, _ := os.ReadDir(filepath.Join(q, "todo")); len(left) != 0 {
 		t.Errorf("todo/ still holds %d files", len(left))

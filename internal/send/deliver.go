@@ -34,6 +34,9 @@ type msgChan struct {
 	numtodo     int    // records not yet marked done in this pass
 	dying       bool
 	heapIndex   int
+	// mem holds a direct message's one record (direct.go): it has no
+	// channel file, and its D mark is made here.
+	mem []byte
 }
 
 // delivery is one recipient handed to a spawner.
@@ -130,7 +133,10 @@ func (ch *channel) nextActive() *message {
 func (s *sender) startPass(c int, m *message, now time.Time) {
 	mc := m.chans[c]
 	p := s.q.Chan(c == 1, m.num)
-	data, err := plainfile.ReadFile(p)
+	data, err := mc.mem, error(nil)
+	if data == nil {
+		data, err = plainfile.ReadFile(p)
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			m.chans[c] = nil
@@ -301,6 +307,10 @@ func (s *sender) markDone(c int, m *message, rec int) {
 	mc := m.chans[c]
 	mc.numtodo--
 	mc.recs[rec].Done = true
+	if mc.mem != nil {
+		mc.mem[mc.recs[rec].Offset] = 'D'
+		return
+	}
 	p := s.q.Chan(c == 1, m.num)
 	f, err := plainfile.Open(p, os.O_WRONLY, 0)
 	if err == nil {
@@ -337,10 +347,16 @@ func (s *sender) maybeEndPass(c int, m *message) {
 	mc.recs = nil
 	mc.batched = nil
 	if mc.numtodo > 0 || s.lostConn {
+		if m.direct {
+			s.handBack(c, m)
+			return
+		}
 		ch.schedule(m)
 		return
 	}
-	s.retire(m.num, s.q.Chan(c == 1, m.num), false)
+	if !m.direct {
+		s.retire(m.num, s.q.Chan(c == 1, m.num), false)
+	}
 	m.chans[c] = nil
 	s.messageMaybeDone(m)
 }
@@ -350,39 +366,6 @@ func (s *sender) messageMaybeDone(m *message) {
 		m.finishAt = time.Time{}
 		s.finishing = append(s.finishing, m.num)
 	}
-}
-
-// finishMessages bounces and removes messages with no recipients left.
-func (s *sender) finishMessages(now time.Time) {
-	keep := s.finishing[:0]
-	for _, n := range s.finishing {
-		m := s.msgs[n]
-		if m == nil {
-			continue
-		}
-		if !m.finishAt.IsZero() && m.finishAt.After(now) {
-			keep = append(keep, n)
-			continue
-		}
-		if !s.finish(m) {
-			m.finishAt = now.Add(retryTrouble)
-			keep = append(keep, n)
-		}
-	}
-	s.finishing = keep
-}
-
-// finish injects the bounce and logs the end; info/S/N and then the mess
-// file are removed by the retirer, in order behind the message's channel
-// files.
-func (s *sender) finish(m *message) bool {
-	if !s.injectBounce(m) {
-		return false
-	}
-	s.logf("end msg %d\n", m.num)
-	delete(s.msgs, m.num)
-	s.retire(m.num, s.q.Info(m.num), true)
-	return true
 }
 
 // msgHeap orders messages by one channel's retry time.

@@ -29,7 +29,7 @@ import (
 // later files wait behind it, other messages' files do not.
 type retireJob struct {
 	num  uint64 // the message
-	path string // a file of it to remove
+	path string // a file of it to remove; "" none
 	foop bool   // then have qmail-clean remove the message itself
 }
 
@@ -151,6 +151,9 @@ func (s *sender) retryHeld() {
 
 // unlinkRetired removes one file; a failure is logged as qmail logs it.
 func (s *sender) unlinkRetired(j retireJob) bool {
+	if j.path == "" {
+		return true // a direct message: no info file (direct.go)
+	}
 	err := os.Remove(j.path)
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return true

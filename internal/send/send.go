@@ -110,6 +110,9 @@ type sender struct {
 	hupPending    bool               // HUP came while a batch was in flight
 	mutex         *os.File           // lock/sendmutex, flocked while qmail-send runs
 	fs            *durable.FS        // nil: fsync each todo batch file (prepareBatch)
+	// directRetry: direct messages handed back to todo/ processing after
+	// a deferral, with the retry time their attempt earned (direct.go).
+	directRetry map[uint64]time.Time
 
 	delnum   int
 	exitasap bool
@@ -309,7 +312,7 @@ func (s *sender) run() int {
 			s.cleanupAt = now.Add(sleepCleanup)
 			s.sweepMess(now)
 		}
-		s.finishMessages(now)
+		s.finishMessages(now, false)
 		now = s.now()
 		if !s.exitasap {
 			for c := 0; c < 2; c++ {
@@ -372,6 +375,9 @@ func (s *sender) handleSignal(sg os.Signal) {
 				}
 			}
 			m.finishAt = time.Time{}
+		}
+		for n := range s.directRetry {
+			s.directRetry[n] = now // handed back, not yet rescheduled
 		}
 		for c := 0; c < 2; c++ {
 			s.ch[c].resort()
@@ -440,10 +446,16 @@ func (s *sender) outstanding() int {
 }
 
 // shutdown records each waiting channel file's retry time in its mtime,
-// so the next qmail-send keeps the schedule.
+// so the next qmail-send keeps the schedule. Direct messages whose
+// delivery is done are finished first: their todo/N would otherwise have
+// the next qmail-send deliver them again.
 func (s *sender) shutdown() int {
+	s.finishMessages(s.now(), true)
 	s.stopRetirer()
 	for num, m := range s.msgs {
+		if m.direct {
+			continue // no channel file; todo/N is preprocessed afresh
+		}
 		for c := 0; c < 2; c++ {
 			mc := m.chans[c]
 			if mc == nil || mc.retry.IsZero() {

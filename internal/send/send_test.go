@@ -400,11 +400,15 @@ func TestDyingMessageBouncesDeferral(t *testing.T) {
 	h := start(t, map[string]string{"me": "example.com\n", "queuelifetime": "10\n"}, func(c spawnproto.Command) (byte, string) {
 		return 'Z', "Mailbox busy. (#4.2.1)\n"
 	}, later)
-	n := h.inject("joe@example.org", "bob@example.com")
+	// Two recipients: preprocessed, its birth the info file's mtime (a
+	// message to one is delivered direct, its birth the clock's now).
+	n := h.inject("joe@example.org", "bob@example.com", "amy@example.com")
 	h.expect("new msg " + itoaT(n))
 	h.next()
 	h.next()
+	h.next()
 	h.expect("delivery 1: failure: Mailbox_busy._(#4.2.1)/I'm_not_going_to_try_again;_this_message_has_been_in_the_queue_too_long./")
+	h.expect("delivery 2: failure: Mailbox_busy._(#4.2.1)/I'm_not_going_to_try_again;_this_message_has_been_in_the_queue_too_long./")
 	if l := h.next(); !strings.HasPrefix(l, "bounce msg ") {
 		t.Fatalf("got %q", l)
 	}
@@ -693,6 +697,23 @@ func TestTodoBurstAllDelivered(t *testing.T) {
 	}
 }
 
+// failingRounds is a startWith hook giving qmail-send syncfs rounds on
+// the home's file system that fail with EIO while failing is set.
+func failingRounds(t *testing.T, failing *atomic.Bool) func(h *harness) {
+	return func(h *harness) {
+		var st syscall.Stat_t
+		if err := syscall.Stat(h.home, &st); err != nil {
+			t.Fatal(err)
+		}
+		h.fs = durable.NewFSForTest(uint64(st.Dev), func() error {
+			if failing.Load() {
+				return syscall.EIO
+			}
+			return nil
+		})
+	}
+}
+
 // TestTodoRoundFailureRetried: when the syncfs round that makes a todo
 // batch's info and local files durable fails, the message is not
 // scheduled (qmail-send says it will try again) and its todo file stays;
@@ -701,19 +722,10 @@ func TestTodoRoundFailureRetried(t *testing.T) {
 	var failing atomic.Bool
 	failing.Store(true)
 	h := startWith(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) { return 'K', "" }, nil,
-		func(h *harness) {
-			var st syscall.Stat_t
-			if err := syscall.Stat(h.home, &st); err != nil {
-				t.Fatal(err)
-			}
-			h.fs = durable.NewFSForTest(uint64(st.Dev), func() error {
-				if failing.Load() {
-					return syscall.EIO
-				}
-				return nil
-			})
-		})
-	n := h.inject("a@b", "c@example.com")
+		failingRounds(t, &failing))
+	// Two recipients: a message to one would be delivered straight from
+	// todo/ (direct.go), without a round.
+	n := h.inject("a@b", "c@example.com", "e@example.com")
 	h.expect("new msg " + itoaT(n))
 	if l := h.next(); !strings.HasPrefix(l, "info msg "+itoaT(n)+":") {
 		t.Fatalf("log line %q, want the info line", l)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,7 @@ type message struct {
 	sender   string
 	chans    [2]*msgChan
 	finishAt time.Time // when to retry finishing (bounce, cleanup)
+	direct   bool      // delivered straight from todo/N (direct.go)
 }
 
 func (m *message) done() bool { return m.chans[0] == nil && m.chans[1] == nil }
@@ -61,12 +63,14 @@ func (s *sender) scanTodo() {
 		}
 	}
 	var batch []uint64
+	inBatch := map[uint64]bool{}
 	for len(s.todoPending) > 0 && len(batch) < todoBatch && !s.exitasap {
 		n := s.todoPending[0]
 		s.todoPending = s.todoPending[1:]
-		if _, busy := s.msgs[n]; busy {
-			continue // already preprocessed; qmail-clean has yet to remove it
+		if _, busy := s.msgs[n]; busy || inBatch[n] {
+			continue // already preprocessed or direct; qmail-clean has yet to remove it
 		}
+		inBatch[n] = true
 		batch = append(batch, n)
 	}
 	if len(batch) == 0 {
@@ -74,7 +78,14 @@ func (s *sender) scanTodo() {
 	}
 	s.todoBusy = true
 	rw, now := s.rw, s.now()
-	go func() { s.todoDone <- s.prepareBatch(batch, rw, now) }()
+	budget := s.directBudget(now)
+	budgets := make([]*[2]atomic.Int64, len(batch))
+	for i, n := range batch {
+		if _, handedBack := s.directRetry[n]; !handedBack {
+			budgets[i] = budget
+		}
+	}
+	go func() { s.todoDone <- s.prepareBatch(batch, budgets, rw, now) }()
 }
 
 // todoFinished takes in a batch that scanTodo started. More left from this
@@ -93,13 +104,17 @@ func (s *sender) todoFinished(b preparedBatch) {
 }
 
 // prepared is one todo message whose info and local/remote files are
-// written and fsynced.
+// written and fsynced, or a direct message (no files).
 type prepared struct {
 	n    uint64
 	m    *message
 	logs []string // its log lines, in order
 	dirs []string // folders holding its new names
 	ok   bool     // files written: go on with it
+	gone bool     // todo/N no longer exists
+	// retry: the retry time a direct attempt earned, if handedBack.
+	retry      time.Time
+	handedBack bool
 }
 
 // preparedBatch is a batch of todo messages with their files and folders
@@ -119,7 +134,7 @@ type preparedBatch struct {
 // second the queue could take in (issue 8). It touches only the batch's
 // own files and read-only state (rw is not reloaded while a batch is in
 // flight), so it runs beside the main loop.
-func (s *sender) prepareBatch(ns []uint64, rw *rewrite.Rewriter, now time.Time) preparedBatch {
+func (s *sender) prepareBatch(ns []uint64, budgets []*[2]atomic.Int64, rw *rewrite.Rewriter, now time.Time) preparedBatch {
 	b := preparedBatch{preps: make([]prepared, len(ns)), dirFailed: map[string]bool{}}
 	var tok durable.Token
 	if s.fs != nil {
@@ -130,7 +145,7 @@ func (s *sender) prepareBatch(ns []uint64, rw *rewrite.Rewriter, now time.Time) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b.preps[i] = s.prepareTodo(n, rw, now, s.fs == nil)
+			b.preps[i] = s.prepareTodo(n, budgets[i], rw, now, s.fs == nil)
 		}()
 	}
 	wg.Wait()
@@ -184,9 +199,17 @@ func (s *sender) integrate(b preparedBatch) {
 		for _, l := range p.logs {
 			s.logf("%s", l)
 		}
+		if p.gone {
+			delete(s.directRetry, p.n)
+		}
 		if !p.ok {
 			continue
 		}
+		if p.m.direct {
+			s.take(p.n, p.m, time.Time{}, false)
+			continue
+		}
+		p.retry, p.handedBack = s.directRetry[p.n]
 		for _, d := range p.dirs {
 			if b.dirFailed[d] {
 				s.logf("warning: trouble fsyncing %s; will try again later\n", s.rel(d))
@@ -207,23 +230,22 @@ func (s *sender) integrate(b preparedBatch) {
 		if !cleaned[i] {
 			continue
 		}
-		m := p.m
-		s.msgs[p.n] = m
-		for c := 0; c < 2; c++ {
-			if m.chans[c] != nil {
-				s.ch[c].schedule(m)
-			}
-		}
-		s.messageMaybeDone(m)
+		// A message handed back keeps its entry until it is taken in
+		// here: tried again later, it is still not announced again.
+		delete(s.directRetry, p.n)
+		s.take(p.n, p.m, p.retry, p.handedBack)
 	}
 }
 
 // prepareTodo writes info/S/N and local/remote files for todo/N, and
-// fsyncs each if fsync is set (else prepareBatch makes them durable). It
+// fsyncs each if fsync is set (else prepareBatch makes them durable); or,
+// for a message that may go direct (budget, direct.go), writes nothing.
+// budget is nil only for a direct message handed back, whose "new msg"
+// and "info msg" lines were logged when it went direct. It
 // runs in a goroutine of its own: it touches only message N's files and
 // read-only state (the rewriter), and returns its log lines instead of
 // writing them.
-func (s *sender) prepareTodo(n uint64, rw *rewrite.Rewriter, now time.Time, fsync bool) (p prepared) {
+func (s *sender) prepareTodo(n uint64, budget *[2]atomic.Int64, rw *rewrite.Rewriter, now time.Time, fsync bool) (p prepared) {
 	p.n = n
 	logf := func(format string, a ...any) { p.logs = append(p.logs, fmt.Sprintf(format, a...)) }
 	todo := s.q.Todo(n)
@@ -232,6 +254,7 @@ func (s *sender) prepareTodo(n uint64, rw *rewrite.Rewriter, now time.Time, fsyn
 		if !errors.Is(err, fs.ErrNotExist) {
 			logf("warning: unable to open %s\n", s.rel(todo))
 		}
+		p.gone = errors.Is(err, fs.ErrNotExist)
 		return p
 	}
 	fi, err := os.Stat(s.q.Mess(n))
@@ -250,16 +273,27 @@ func (s *sender) prepareTodo(n uint64, rw *rewrite.Rewriter, now time.Time, fsyn
 			return p
 		}
 	}
+	announce := func() {
+		if budget == nil {
+			return // handed back after a direct attempt: announced then
+		}
+		logf("new msg %d\n", n)
+		logf("info msg %d: bytes %d from <%s> qp %s uid %s\n",
+			n, fi.Size(), addr.LogSafe(env.Sender), addr.LogSafe(env.PID), addr.LogSafe(env.UID))
+	}
+	if m := prepareDirect(n, env, rw, now, budget); m != nil {
+		announce()
+		p.m, p.ok = m, true
+		return p
+	}
 	info, err := plainfile.Open(s.q.Info(n), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		logf("warning: unable to create %s; will try again later\n", s.rel(s.q.Info(n)))
 		return p
 	}
-	logf("new msg %d\n", n)
+	announce()
 	iw := bufio.NewWriter(info)
 	iw.WriteString("F" + env.Sender + "\x00")
-	logf("info msg %d: bytes %d from <%s> qp %s uid %s\n",
-		n, fi.Size(), addr.LogSafe(env.Sender), addr.LogSafe(env.PID), addr.LogSafe(env.UID))
 
 	var bufs [2][]byte
 	for _, r := range env.Recipients {

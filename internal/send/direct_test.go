@@ -1,0 +1,306 @@
+package send
+
+import (
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"goqmail/internal/queuefs"
+	"goqmail/internal/spawnproto"
+)
+
+// queued records, for each recipient, whether its message's info and
+// todo files existed when its delivery started: no info file for a
+// message delivered straight from todo/ (direct.go). num maps each
+// recipient to its message, filled before qmail-send starts.
+type queued struct {
+	mu      sync.Mutex
+	q       queuefs.Queue
+	num     map[string]uint64
+	hadInfo map[string][]bool
+	hadTodo map[string][]bool
+}
+
+func newQueued(q queuefs.Queue) *queued {
+	return &queued{q: q, num: map[string]uint64{}, hadInfo: map[string][]bool{}, hadTodo: map[string][]bool{}}
+}
+
+func (r *queued) look(c spawnproto.Command) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.num[c.Recipient]
+	r.hadInfo[c.Recipient] = append(r.hadInfo[c.Recipient], exists(r.q.Info(n)))
+	r.hadTodo[c.Recipient] = append(r.hadTodo[c.Recipient], exists(r.q.Todo(n)))
+}
+
+// injectFor queues a message and notes its recipients' message number.
+func (r *queued) injectFor(h *harness, rcpts ...string) uint64 {
+	n := h.inject("a@b", rcpts...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rc := range rcpts {
+		r.num[rc] = n
+	}
+	return n
+}
+
+func gone(t *testing.T, h *harness, n uint64) {
+	t.Helper()
+	for _, p := range []string{h.q.Info(n), h.q.Local(n), h.q.Remote(n), h.q.Mess(n), h.q.Todo(n), h.q.Intd(n), h.q.Bounce(n)} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s still exists", p)
+		}
+	}
+}
+
+func TestDirectDeliveryWritesNoQueueFiles(t *testing.T) {
+	var rec *queued
+	var n uint64
+	h := startWith(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) {
+		rec.look(c)
+		return 'K', "did 1+0+0\n"
+	}, nil, func(h *harness) {
+		rec = newQueued(h.q)
+		n = rec.injectFor(h, "bob@example.com")
+	})
+	h.expect("new msg " + itoaT(n))
+	h.expect("info msg " + itoaT(n) + ": bytes " + itoa(uint64(messSize(t, h.q, n))) + " from <a@b> qp 4242 uid 5")
+	h.expect("starting delivery 1: msg " + itoaT(n) + " to local bob@example.com")
+	h.expect("delivery 1: success: did_1+0+0/")
+	h.expect("end msg " + itoaT(n))
+	if code := h.stop(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if got := rec.hadInfo["bob@example.com"]; len(got) != 1 || got[0] {
+		t.Errorf("info file present at delivery: %v, want [false]", got)
+	}
+	if got := rec.hadTodo["bob@example.com"]; len(got) != 1 || !got[0] {
+		t.Errorf("todo file present at delivery: %v, want [true]", got)
+	}
+	gone(t, h, n)
+}
+
+func TestDirectOnlyForOneRecipientAndAFreeSlot(t *testing.T) {
+	var rec *queued
+	var ns [3]uint64
+	h := startWith(t, map[string]string{"me": "example.com\n", "concurrencylocal": "1\n"},
+		func(c spawnproto.Command) (byte, string) {
+			rec.look(c)
+			return 'K', "ok"
+		}, nil, func(h *harness) {
+			// Queued before qmail-send starts, so that its first batch holds
+			// all three: one free local slot, so one message at most goes
+			// direct, and never the one with two recipients.
+			rec = newQueued(h.q)
+			ns[0] = rec.injectFor(h, "one@example.com")
+			ns[1] = rec.injectFor(h, "two@example.com")
+			ns[2] = rec.injectFor(h, "three@example.com", "four@example.com")
+		})
+	ended := 0
+	for i := 0; i < 40 && ended < 3; i++ {
+		if strings.HasPrefix(h.next(), "end msg ") {
+			ended++
+		}
+	}
+	if ended != 3 {
+		t.Fatalf("%d messages ended; saw %q", ended, h.all)
+	}
+	h.stop()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	direct := 0
+	for _, r := range []string{"one@example.com", "two@example.com"} {
+		if got := rec.hadInfo[r]; len(got) == 1 && !got[0] {
+			direct++
+		}
+	}
+	if direct != 1 {
+		t.Errorf("%d messages went direct with one free slot, want 1 (%v)", direct, rec.hadInfo)
+	}
+	for _, r := range []string{"three@example.com", "four@example.com"} {
+		if got := rec.hadInfo[r]; len(got) != 1 || !got[0] {
+			t.Errorf("%s: info file at delivery %v, want [true] (two recipients are preprocessed)", r, got)
+		}
+	}
+	for _, n := range ns {
+		gone(t, h, n)
+	}
+	if c := strings.Count(strings.Join(h.all, "\n"), "new msg "); c != 3 {
+		t.Errorf("%d new msg lines, want 3", c)
+	}
+}
+
+func TestDirectDeferralHandedBack(t *testing.T) {
+	h := start(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) {
+		return 'Z', "Mailbox busy. (#4.2.1)\n"
+	}, nil)
+	n := h.inject("joe@example.org", "bob@example.com")
+	h.expect("new msg " + itoaT(n))
+	h.next()
+	h.expect("starting delivery 1: msg " + itoaT(n) + " to local bob@example.com")
+	h.expect("delivery 1: deferral: Mailbox_busy._(#4.2.1)/")
+	// Handed back: preprocessed as qmail does, todo/N gone.
+	deadline := time.Now().Add(10 * time.Second)
+	for exists(h.q.Todo(n)) || !exists(h.q.Local(n)) {
+		if time.Now().After(deadline) {
+			t.Fatal("deferred direct message not preprocessed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if code := h.stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, l := range h.all {
+		if strings.HasPrefix(l, "new msg ") && l != "new msg "+itoaT(n) || strings.HasPrefix(l, "warning") {
+			t.Errorf("log line %q", l)
+		}
+	}
+	if c := strings.Count(strings.Join(h.all, "\n"), "new msg "); c != 1 {
+		t.Errorf("%d new msg lines, want 1: %q", c, h.all)
+	}
+	data, _ := os.ReadFile(h.q.Local(n))
+	if string(data) != "Tbob@example.com\x00" {
+		t.Errorf("local file %q", data)
+	}
+	info, _ := os.ReadFile(h.q.Info(n))
+	if string(info) != "Fjoe@example.org\x00" {
+		t.Errorf("info file %q", info)
+	}
+	// The retry the direct attempt earned: its start + (0+10)^2 s.
+	lf, err := os.Stat(h.q.Local(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := time.Now().Add(100 * time.Second)
+	if d := lf.ModTime().Sub(want); d < -2*time.Second || d > 2*time.Second {
+		t.Errorf("local file mtime %v, want about %v", lf.ModTime(), want)
+	}
+}
+
+func TestDirectFailureBouncesAndCleans(t *testing.T) {
+	h := start(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) {
+		return 'D', "no mailbox.\n"
+	}, nil)
+	n := h.inject("joe@example.org", "nobody@example.com")
+	h.expect("new msg " + itoaT(n))
+	h.next()
+	h.next()
+	h.expect("delivery 1: failure: no_mailbox./")
+	if l := h.next(); !strings.HasPrefix(l, "bounce msg "+itoaT(n)+" qp ") {
+		t.Fatalf("got %q, want the bounce", l)
+	}
+	h.expect("end msg " + itoaT(n))
+	h.stop()
+	gone(t, h, n)
+}
+
+// TestDirectTERMWhileDelivering: a TERM during a direct delivery lets it
+// finish and then ends the message before exiting; its todo/N left
+// behind would have the next qmail-send deliver it again.
+func TestDirectTERMWhileDelivering(t *testing.T) {
+	release := make(chan struct{})
+	h := start(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) {
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+		return 'K', "ok"
+	}, nil)
+	n := h.inject("joe@example.org", "bob@example.com")
+	h.expect("new msg " + itoaT(n))
+	h.next()
+	h.expect("starting delivery 1: msg " + itoaT(n) + " to local bob@example.com")
+	h.sig <- syscall.SIGTERM
+	for l := h.nextAny(); l != "status: local 1/10 remote 0/20 exitasap"; l = h.nextAny() {
+	}
+	close(release)
+	h.expect("delivery 1: success: ok")
+	h.expect("end msg " + itoaT(n))
+	if code := h.stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	gone(t, h, n)
+}
+
+// nextAny returns the next log line, status lines included.
+func (h *harness) nextAny() string {
+	h.t.Helper()
+	select {
+	case line := <-h.log:
+		h.all = append(h.all, line)
+		return line
+	case <-time.After(10 * time.Second):
+		h.t.Fatalf("timed out; saw %q", h.all)
+		return ""
+	}
+}
+
+func TestChannelDue(t *testing.T) {
+	now := time.Unix(1000, 0)
+	ch := newChannel(0, 10, nil, nil)
+	for _, d := range []int{5, -1, 30, -3, 0, 7, -2, 100, -4} {
+		m := &message{}
+		m.chans[0] = &msgChan{retry: now.Add(time.Duration(d) * time.Second)}
+		ch.schedule(m)
+	}
+	if got := ch.due(now, 100); got != 5 {
+		t.Errorf("due %d, want 5 (four past, one now)", got)
+	}
+	if got := ch.due(now, 3); got != 3 {
+		t.Errorf("due with most 3: %d", got)
+	}
+	if got := ch.due(now.Add(-time.Hour), 100); got != 0 {
+		t.Errorf("due an hour earlier: %d", got)
+	}
+	empty := newChannel(1, 10, nil, nil)
+	if got := empty.due(now, 10); got != 0 {
+		t.Errorf("empty channel: %d due", got)
+	}
+}
+
+// TestDirectHandedBackAnnouncedOnce: a deferred direct message whose
+// preprocessing then fails (here its syncfs round) is tried again later
+// and never logged as a new message twice: qmailanalog pairs each "new
+// msg" with one "end msg".
+func TestDirectHandedBackAnnouncedOnce(t *testing.T) {
+	var failing atomic.Bool
+	var attempts atomic.Int32
+	h := startWith(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) {
+		if c.Recipient == "bob@example.com" && attempts.Add(1) == 1 {
+			return 'Z', "busy"
+		}
+		return 'K', "ok"
+	}, nil, failingRounds(t, &failing))
+	failing.Store(true)
+	n := h.inject("joe@example.org", "bob@example.com")
+	h.expect("new msg " + itoaT(n))
+	h.next()
+	h.next()
+	h.expect("delivery 1: deferral: busy")
+	if l := h.next(); !strings.HasPrefix(l, "warning: trouble fsyncing ") {
+		t.Fatalf("log line %q, want the failed round's warning", l)
+	}
+	failing.Store(false)
+	h.sig <- syscall.SIGALRM                            // its retry time now, once it is taken in
+	m := h.inject("joe@example.org", "amy@example.com") // pulls the trigger
+	ended := map[string]bool{}
+	for i := 0; i < 50 && len(ended) < 2; i++ {
+		if l := h.next(); strings.HasPrefix(l, "end msg ") {
+			ended[l] = true
+		}
+	}
+	if !ended["end msg "+itoaT(n)] || !ended["end msg "+itoaT(m)] {
+		t.Fatalf("ended %v; saw %q", ended, h.all)
+	}
+	if c := strings.Count(strings.Join(h.all, "\n")+"\n", "new msg "+itoaT(n)+"\n"); c != 1 {
+		t.Errorf("%d new msg lines for %d, want 1: %q", c, n, h.all)
+	}
+	h.stop()
+	gone(t, h, n)
+}
