@@ -316,3 +316,59 @@ func TestDeliverRoundFaults(t *testing.T) {
 		}
 	}
 }
+
+// countFS is osFS counting the fsyncs of files and folders.
+type countFS struct {
+	osFS
+	files, dirs *int
+}
+
+type countFile struct {
+	*os.File
+	n *int
+}
+
+func (f countFile) Sync() error { *f.n++; return f.File.Sync() }
+
+func (fs countFS) Create(p string) (file, error) {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return countFile{f, fs.files}, nil
+}
+
+func (fs countFS) SyncDir(p string) error { *fs.dirs++; return fs.osFS.SyncDir(p) }
+
+// TestDeliverRoundOtherDevice: rounds of syncfs on one file system say
+// nothing of a Maildir on another (tmp/ and new/ linked elsewhere, say):
+// the file and new/ are then fsynced, as without rounds, and no round runs.
+func TestDeliverRoundOtherDevice(t *testing.T) {
+	dir := mustMake(t)
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	rounds, files, dirs := 0, 0, 0
+	other := durable.NewFSForTest(uint64(st.Dev)+1, func() error { rounds++; return nil })
+	name, err := deliver(countFS{files: &files, dirs: &dirs}, other, dir, []byte("Delivered-To: x\n"),
+		strings.NewReader("Subject: x\n\nbody\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rounds != 0 || files != 1 || dirs != 1 {
+		t.Errorf("%d rounds, %d file and %d folder fsyncs; want 0, 1, 1", rounds, files, dirs)
+	}
+	if l := list(t, filepath.Join(dir, "new")); len(l) != 1 || l[0] != name {
+		t.Errorf("new/ holds %v", l)
+	}
+	// The same FS on the Maildir's own device: two rounds, no fsync.
+	rounds, files, dirs = 0, 0, 0
+	own := durable.NewFSForTest(uint64(st.Dev), func() error { rounds++; return nil })
+	if _, err := deliver(countFS{files: &files, dirs: &dirs}, own, dir, nil, strings.NewReader("x\n")); err != nil {
+		t.Fatal(err)
+	}
+	if rounds != 2 || files != 0 || dirs != 0 {
+		t.Errorf("own device: %d rounds, %d file and %d folder fsyncs; want 2, 0, 0", rounds, files, dirs)
+	}
+}
