@@ -1,8 +1,8 @@
 package send
 
 import (
+	"container/heap"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"goqmail/internal/queuefs"
@@ -13,11 +13,11 @@ import (
 // an info file and a local and/or remote file, makes them durable, and
 // only then removes todo/N and starts the deliveries; a message is four
 // files in the queue, each created, synced and removed. A message to one
-// recipient whose channel has a free slot now is instead delivered
-// straight from todo/N: its one record is kept in memory, and todo/N (with
-// intd/N) stays its durable record until the message is finished. On a
-// W1-like load that is two fewer files created, synced and removed per
-// message: a sixth less CPU and a quarter fewer disk writes, measured.
+// recipient is instead delivered straight from todo/N: its one record is
+// kept in memory, and todo/N (with intd/N) stays its durable record until
+// the message is finished. That is two fewer files created, synced and
+// removed per message; measured on W1 and W2 (A/B, bench/README.md): a
+// sixth to a quarter less CPU, a quarter to 40 % fewer disk writes.
 //
 // Nothing a crash could lose: todo/N and mess/N were durable before
 // qmail-queue answered, and they are removed only after the delivery's
@@ -30,67 +30,36 @@ import (
 //
 // Every log line is qmail's, in qmail's order ("new msg", "info msg",
 // "starting delivery", "delivery", "end msg"). What an administrator can
-// see differ: while its delivery runs a direct message is counted by
-// qmail-qstat among the messages "not yet preprocessed" and qmail-qread
-// does not list it. A direct delivery that is deferred is therefore
-// handed back at once: the message is preprocessed as qmail does (info,
-// local or remote file), keeps the retry time its failed attempt earned,
-// and from then on is an ordinary queued message, listed and retried.
-// A permanent failure is bounced as any other (bounce/N, then the
-// bounce, then the message's files). So a direct message exists only
-// while its first attempt runs, and only messages that start at once go
-// direct (directBudget): none waits in todo/ for a free slot.
+// see differs: a direct message is counted by qmail-qstat among the
+// messages "not yet preprocessed", and qmail-qread does not list it. So a
+// direct message exists only for its first attempt: deferred, it is
+// handed back at once, preprocessed as qmail does (info, local or remote
+// file), keeps the retry time its attempt earned, and from then on is an
+// ordinary queued message, listed and retried; and one that waits
+// directWait for a free slot (a busy channel) is handed back the same
+// way. A permanent failure is bounced as any other (bounce/N, then the
+// bounce, then the message's files).
 
-// directBudget is how many messages of the next todo batch may go direct
-// on each channel: the channel's free slots less the messages already
-// due for one (direct messages of the last batch not yet started among
-// them).
-func (s *sender) directBudget(now time.Time) *[2]atomic.Int64 {
-	var b [2]atomic.Int64
-	for c := 0; c < 2; c++ {
-		ch := s.ch[c]
-		free := ch.limit - ch.used
-		b[c].Store(int64(free - ch.due(now, free)))
-	}
-	return &b
-}
-
-// due counts the messages waiting in ch whose retry time has come, at
-// most most of them. It walks the heap from its root and goes down a
-// branch only from a message that is due (its children come no earlier),
-// so a long queue of deferred messages costs nothing here.
-func (ch *channel) due(now time.Time, most int) int {
-	w := ch.waiting.m
-	n := 0
-	stack := []int{0}
-	for len(stack) > 0 && n < most {
-		i := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if i >= len(w) || w[i].chans[ch.idx].retry.After(now) {
-			continue
-		}
-		n++
-		stack = append(stack, 2*i+1, 2*i+2)
-	}
-	return n
-}
+// directWait is how long a direct message may wait for a free slot: one
+// still waiting then is handed back to preprocessing, so that qmail-qread
+// lists every message that waits longer. Half a minute covers the bursts
+// that fill a channel for seconds (W1 here: hundreds of messages waiting
+// a second or two for a local slot) and still lists a real backlog soon;
+// handing them back after 5 s instead kept a third of W1's savings away
+// (A/B, bench/README.md).
+const directWait = 30 * time.Second
 
 // prepareDirect returns message n as a direct message, with its record in
-// memory, if it has one recipient and budget has a slot left on that
-// recipient's channel; nil if it is to be preprocessed as qmail does.
-// budget is nil for a message that must not go direct (handed back).
-func prepareDirect(n uint64, env *queuefs.Envelope, rw *rewrite.Rewriter,
-	now time.Time, budget *[2]atomic.Int64) *message {
-	if budget == nil || len(env.Recipients) != 1 {
+// memory, if it has one recipient; nil if it is to be preprocessed as
+// qmail does.
+func prepareDirect(n uint64, env *queuefs.Envelope, rw *rewrite.Rewriter, now time.Time) *message {
+	if len(env.Recipients) != 1 {
 		return nil
 	}
 	a, local := rw.Rewrite(env.Recipients[0])
 	c := 1
 	if local {
 		c = 0
-	}
-	if budget[c].Add(-1) < 0 {
-		return nil
 	}
 	rec := make([]byte, 0, len(a)+2)
 	rec = append(append(append(rec, 'T'), a...), 0)
@@ -102,9 +71,68 @@ func prepareDirect(n uint64, env *queuefs.Envelope, rw *rewrite.Rewriter,
 	return m
 }
 
-// handBack gives a direct message whose delivery was deferred back to
-// todo/ processing: it is preprocessed as qmail does by the next batch,
-// which schedules its retry at the time this attempt earned.
+// directChan is the channel of a direct message's one recipient.
+func directChan(m *message) int {
+	if m.chans[0] != nil {
+		return 0
+	}
+	return 1
+}
+
+// waitingDirect says whether m is a direct message still waiting in its
+// channel's line for a first slot.
+func (s *sender) waitingDirect(m *message) bool {
+	if !m.direct || s.msgs[m.num] != m {
+		return false
+	}
+	mc := m.chans[directChan(m)]
+	return mc != nil && !mc.inPass
+}
+
+// handBackWaiting hands back the direct messages that have waited
+// directWait for a slot, oldest first; s.directLine holds the direct
+// messages in the order they were taken in, and those that started (or
+// ended, or were handed back after a deferral) are dropped from its
+// front as it is read.
+func (s *sender) handBackWaiting(now time.Time) {
+	wait := s.directWait
+	if wait == 0 {
+		wait = directWait
+	}
+	for len(s.directLine) > 0 {
+		m := s.directLine[0]
+		if s.waitingDirect(m) {
+			if now.Sub(m.birth) < wait {
+				return
+			}
+			c := directChan(m)
+			heap.Remove(&s.ch[c].waiting, m.chans[c].heapIndex)
+			s.handBack(c, m)
+		}
+		s.directLine[0] = nil
+		s.directLine = s.directLine[1:]
+	}
+}
+
+// directDue is when the oldest waiting direct message is to be handed
+// back; false if none waits.
+func (s *sender) directDue() (time.Time, bool) {
+	wait := s.directWait
+	if wait == 0 {
+		wait = directWait
+	}
+	for _, m := range s.directLine {
+		if s.waitingDirect(m) {
+			return m.birth.Add(wait), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// handBack gives a direct message whose delivery was deferred, or that
+// waited too long for a slot, back to todo/ processing: it is
+// preprocessed as qmail does by the next batch, which schedules its retry
+// at the time this attempt earned (at once if it made none).
 func (s *sender) handBack(c int, m *message) {
 	delete(s.msgs, m.num)
 	if s.directRetry == nil {
@@ -119,6 +147,9 @@ func (s *sender) handBack(c int, m *message) {
 // handed back keeps the retry time of its direct attempt.
 func (s *sender) take(n uint64, m *message, retry time.Time, handedBack bool) {
 	s.msgs[n] = m
+	if m.direct {
+		s.directLine = append(s.directLine, m)
+	}
 	for c := 0; c < 2; c++ {
 		if m.chans[c] == nil {
 			continue

@@ -86,7 +86,7 @@ func TestDirectDeliveryWritesNoQueueFiles(t *testing.T) {
 	gone(t, h, n)
 }
 
-func TestDirectOnlyForOneRecipientAndAFreeSlot(t *testing.T) {
+func TestDirectOnlyForOneRecipient(t *testing.T) {
 	var rec *queued
 	var ns [3]uint64
 	h := startWith(t, map[string]string{"me": "example.com\n", "concurrencylocal": "1\n"},
@@ -94,9 +94,6 @@ func TestDirectOnlyForOneRecipientAndAFreeSlot(t *testing.T) {
 			rec.look(c)
 			return 'K', "ok"
 		}, nil, func(h *harness) {
-			// Queued before qmail-send starts, so that its first batch holds
-			// all three: one free local slot, so one message at most goes
-			// direct, and never the one with two recipients.
 			rec = newQueued(h.q)
 			ns[0] = rec.injectFor(h, "one@example.com")
 			ns[1] = rec.injectFor(h, "two@example.com")
@@ -114,14 +111,12 @@ func TestDirectOnlyForOneRecipientAndAFreeSlot(t *testing.T) {
 	h.stop()
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	direct := 0
+	// One slot: the second one-recipient message waited for it, well
+	// under directWait, and still went direct.
 	for _, r := range []string{"one@example.com", "two@example.com"} {
-		if got := rec.hadInfo[r]; len(got) == 1 && !got[0] {
-			direct++
+		if got := rec.hadInfo[r]; len(got) != 1 || got[0] {
+			t.Errorf("%s: info file at delivery %v, want [false] (direct)", r, got)
 		}
-	}
-	if direct != 1 {
-		t.Errorf("%d messages went direct with one free slot, want 1 (%v)", direct, rec.hadInfo)
 	}
 	for _, r := range []string{"three@example.com", "four@example.com"} {
 		if got := rec.hadInfo[r]; len(got) != 1 || !got[0] {
@@ -133,6 +128,66 @@ func TestDirectOnlyForOneRecipientAndAFreeSlot(t *testing.T) {
 	}
 	if c := strings.Count(strings.Join(h.all, "\n"), "new msg "); c != 3 {
 		t.Errorf("%d new msg lines, want 3", c)
+	}
+}
+
+// TestDirectWaitingHandedBack: a direct message that waits directWait for
+// a slot is preprocessed as qmail does (so qmail-qread lists it), without
+// a second "new msg", and delivered when a slot frees.
+func TestDirectWaitingHandedBack(t *testing.T) {
+	release := make(chan struct{})
+	var rec *queued
+	var first, second uint64
+	h := startWith(t, map[string]string{"me": "example.com\n", "concurrencylocal": "1\n"},
+		func(c spawnproto.Command) (byte, string) {
+			rec.look(c)
+			if c.Recipient == "slow@example.com" {
+				select {
+				case <-release:
+				case <-time.After(10 * time.Second):
+				}
+			}
+			return 'K', "ok"
+		}, nil, func(h *harness) {
+			h.directWait = 50 * time.Millisecond
+			rec = newQueued(h.q)
+			first = rec.injectFor(h, "slow@example.com")
+		})
+	h.expect("new msg " + itoaT(first))
+	h.next()
+	h.expect("starting delivery 1: msg " + itoaT(first) + " to local slow@example.com")
+	second = rec.injectFor(h, "next@example.com")
+	deadline := time.Now().Add(10 * time.Second)
+	for exists(h.q.Todo(second)) || !exists(h.q.Local(second)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting direct message not preprocessed; saw %q", h.all)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if data, _ := os.ReadFile(h.q.Local(second)); string(data) != "Tnext@example.com\x00" {
+		t.Errorf("local file %q", data)
+	}
+	close(release)
+	ended := 0
+	for i := 0; i < 40 && ended < 2; i++ {
+		if strings.HasPrefix(h.next(), "end msg ") {
+			ended++
+		}
+	}
+	if ended != 2 {
+		t.Fatalf("%d messages ended; saw %q", ended, h.all)
+	}
+	h.stop()
+	for _, n := range []uint64{first, second} {
+		if c := strings.Count(strings.Join(h.all, "\n")+"\n", "new msg "+itoaT(n)+"\n"); c != 1 {
+			t.Errorf("%d new msg lines for %d, want 1: %q", c, n, h.all)
+		}
+		gone(t, h, n)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if got := rec.hadInfo["next@example.com"]; len(got) != 1 || !got[0] {
+		t.Errorf("next@: info file at delivery %v, want [true] (handed back)", got)
 	}
 }
 
@@ -238,29 +293,6 @@ func (h *harness) nextAny() string {
 	case <-time.After(10 * time.Second):
 		h.t.Fatalf("timed out; saw %q", h.all)
 		return ""
-	}
-}
-
-func TestChannelDue(t *testing.T) {
-	now := time.Unix(1000, 0)
-	ch := newChannel(0, 10, nil, nil)
-	for _, d := range []int{5, -1, 30, -3, 0, 7, -2, 100, -4} {
-		m := &message{}
-		m.chans[0] = &msgChan{retry: now.Add(time.Duration(d) * time.Second)}
-		ch.schedule(m)
-	}
-	if got := ch.due(now, 100); got != 5 {
-		t.Errorf("due %d, want 5 (four past, one now)", got)
-	}
-	if got := ch.due(now, 3); got != 3 {
-		t.Errorf("due with most 3: %d", got)
-	}
-	if got := ch.due(now.Add(-time.Hour), 100); got != 0 {
-		t.Errorf("due an hour earlier: %d", got)
-	}
-	empty := newChannel(1, 10, nil, nil)
-	if got := empty.due(now, 10); got != 0 {
-		t.Errorf("empty channel: %d due", got)
 	}
 }
 

@@ -61,6 +61,8 @@ type Options struct {
 	// FS replaces the syncfs rounds that make the todo batches durable:
 	// tests make them fail (durable.NewFSForTest). Nil: the queue's own.
 	FS *durable.FS
+	// DirectWait replaces directWait (direct.go) for tests; 0: directWait.
+	DirectWait time.Duration
 }
 
 // Run is qmail-send with options.
@@ -76,6 +78,7 @@ func Run(ctx *prog.Context, opt Options) int {
 	// (prepareBatch) when their folders are on the queue's file system;
 	// else by fsyncs as before.
 	s.fs = opt.FS
+	s.directWait = opt.DirectWait
 	if s.fs == nil {
 		if fs, err := durable.OpenFSFor(s.q.Dir, s.q.Folders("info", "local", "remote")); err == nil {
 			s.fs = fs
@@ -113,6 +116,8 @@ type sender struct {
 	// directRetry: direct messages handed back to todo/ processing after
 	// a deferral, with the retry time their attempt earned (direct.go).
 	directRetry map[uint64]time.Time
+	directLine  []*message    // direct messages in the order taken in (direct.go)
+	directWait  time.Duration // 0: directWait
 
 	delnum   int
 	exitasap bool
@@ -314,6 +319,7 @@ func (s *sender) run() int {
 		}
 		s.finishMessages(now, false)
 		now = s.now()
+		s.handBackWaiting(now)
 		if !s.exitasap {
 			for c := 0; c < 2; c++ {
 				s.startDeliveries(c, now)
@@ -504,6 +510,9 @@ func (s *sender) nextWake(now time.Time) time.Time {
 		if t, ok := s.ch[c].nextDue(); ok && t.Before(wake) {
 			wake = t
 		}
+	}
+	if t, ok := s.directDue(); ok && t.Before(wake) {
+		wake = t
 	}
 	// Only messages with no recipients left wait for a finish time, and
 	// each of them is in s.finishing (messageMaybeDone): looking at all

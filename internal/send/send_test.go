@@ -66,6 +66,8 @@ type harness struct {
 	qqDir  string
 	all    []string
 	fs     *durable.FS // Options.FS, set by a pre hook
+	// directWait is Options.DirectWait, set by a pre hook.
+	directWait time.Duration
 }
 
 // start runs qmail-send with fake spawners and a real qmail-clean.
@@ -138,7 +140,7 @@ func launch(t *testing.T, home string, answer func(spawnproto.Command) (byte, st
 		Files: []*os.File{logW, lcW, lrR, rcW, rrR, ccW, crR},
 	}
 	go func() {
-		code := Run(ctx, Options{Signals: h.sig, Now: now, FS: h.fs})
+		code := Run(ctx, Options{Signals: h.sig, Now: now, FS: h.fs, DirectWait: h.directWait})
 		logW.Close()
 		lcW.Close()
 		rcW.Close()

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -78,14 +77,11 @@ func (s *sender) scanTodo() {
 	}
 	s.todoBusy = true
 	rw, now := s.rw, s.now()
-	budget := s.directBudget(now)
-	budgets := make([]*[2]atomic.Int64, len(batch))
+	handedBack := make([]bool, len(batch))
 	for i, n := range batch {
-		if _, handedBack := s.directRetry[n]; !handedBack {
-			budgets[i] = budget
-		}
+		_, handedBack[i] = s.directRetry[n]
 	}
-	go func() { s.todoDone <- s.prepareBatch(batch, budgets, rw, now) }()
+	go func() { s.todoDone <- s.prepareBatch(batch, handedBack, rw, now) }()
 }
 
 // todoFinished takes in a batch that scanTodo started. More left from this
@@ -134,7 +130,7 @@ type preparedBatch struct {
 // second the queue could take in (issue 8). It touches only the batch's
 // own files and read-only state (rw is not reloaded while a batch is in
 // flight), so it runs beside the main loop.
-func (s *sender) prepareBatch(ns []uint64, budgets []*[2]atomic.Int64, rw *rewrite.Rewriter, now time.Time) preparedBatch {
+func (s *sender) prepareBatch(ns []uint64, handedBack []bool, rw *rewrite.Rewriter, now time.Time) preparedBatch {
 	b := preparedBatch{preps: make([]prepared, len(ns)), dirFailed: map[string]bool{}}
 	var tok durable.Token
 	if s.fs != nil {
@@ -145,7 +141,7 @@ func (s *sender) prepareBatch(ns []uint64, budgets []*[2]atomic.Int64, rw *rewri
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b.preps[i] = s.prepareTodo(n, budgets[i], rw, now, s.fs == nil)
+			b.preps[i] = s.prepareTodo(n, handedBack[i], rw, now, s.fs == nil)
 		}()
 	}
 	wg.Wait()
@@ -239,13 +235,14 @@ func (s *sender) integrate(b preparedBatch) {
 
 // prepareTodo writes info/S/N and local/remote files for todo/N, and
 // fsyncs each if fsync is set (else prepareBatch makes them durable); or,
-// for a message that may go direct (budget, direct.go), writes nothing.
-// budget is nil only for a direct message handed back, whose "new msg"
-// and "info msg" lines were logged when it went direct. It
+// for a message to one recipient, writes nothing: it goes direct
+// (direct.go). A message handedBack after going direct is preprocessed,
+// and its "new msg" and "info msg" lines, logged when it went direct, are
+// not logged again. It
 // runs in a goroutine of its own: it touches only message N's files and
 // read-only state (the rewriter), and returns its log lines instead of
 // writing them.
-func (s *sender) prepareTodo(n uint64, budget *[2]atomic.Int64, rw *rewrite.Rewriter, now time.Time, fsync bool) (p prepared) {
+func (s *sender) prepareTodo(n uint64, handedBack bool, rw *rewrite.Rewriter, now time.Time, fsync bool) (p prepared) {
 	p.n = n
 	logf := func(format string, a ...any) { p.logs = append(p.logs, fmt.Sprintf(format, a...)) }
 	todo := s.q.Todo(n)
@@ -274,14 +271,14 @@ func (s *sender) prepareTodo(n uint64, budget *[2]atomic.Int64, rw *rewrite.Rewr
 		}
 	}
 	announce := func() {
-		if budget == nil {
-			return // handed back after a direct attempt: announced then
+		if handedBack {
+			return // announced when it went direct
 		}
 		logf("new msg %d\n", n)
 		logf("info msg %d: bytes %d from <%s> qp %s uid %s\n",
 			n, fi.Size(), addr.LogSafe(env.Sender), addr.LogSafe(env.PID), addr.LogSafe(env.UID))
 	}
-	if m := prepareDirect(n, env, rw, now, budget); m != nil {
+	if m := prepareDirect(n, env, rw, now); !handedBack && m != nil {
 		announce()
 		p.m, p.ok = m, true
 		return p
