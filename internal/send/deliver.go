@@ -346,7 +346,11 @@ func (s *sender) maybeEndPass(c int, m *message) {
 	mc.inPass = false
 	mc.recs = nil
 	mc.batched = nil
-	if mc.numtodo > 0 || s.lostConn {
+	// A direct message's marks live only in memory: deferred, it is
+	// handed back; done, it goes on to be finished even when qmail-send
+	// is exiting after a lost spawner (shutdown finishes it), or its
+	// todo/N would have the next qmail-send deliver it again.
+	if mc.numtodo > 0 || s.lostConn && !m.direct {
 		if m.direct {
 			s.handBack(c, m)
 			return

@@ -24,9 +24,11 @@ import (
 // report, in qmail's order (todo/N and intd/N by qmail-clean, then the
 // message itself). A crash or kill in between leaves todo/N, which the
 // next qmail-send preprocesses afresh: the one recipient is delivered
-// again, as qmail redelivers a delivery whose D mark a crash lost. Only
-// single-recipient messages go direct, so no other recipient's finished
-// delivery is ever repeated.
+// again, as qmail redelivers a delivery whose D mark a crash lost. So does
+// an exit while qmail-clean cannot remove todo/N (it refuses or is gone):
+// the D mark of a direct message is only in memory. Only single-recipient
+// messages go direct, so no other recipient's finished delivery is ever
+// repeated.
 //
 // Every log line is qmail's, in qmail's order ("new msg", "info msg",
 // "starting delivery", "delivery", "end msg"). What an administrator can
@@ -132,7 +134,10 @@ func (s *sender) directDue() (time.Time, bool) {
 // handBack gives a direct message whose delivery was deferred, or that
 // waited too long for a slot, back to todo/ processing: it is
 // preprocessed as qmail does by the next batch, which schedules its retry
-// at the time this attempt earned (at once if it made none).
+// at the time this attempt earned (at once if it made none). Its birth is
+// then its new info file's: its queuelifetime starts after the direct
+// attempt, seconds later than it would have (minutes at most, with a
+// slow remote host), as qmail's starts when the message is preprocessed.
 func (s *sender) handBack(c int, m *message) {
 	delete(s.msgs, m.num)
 	if s.directRetry == nil {

@@ -2,6 +2,7 @@ package send
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,9 +67,12 @@ func TestDirectDeliveryWritesNoQueueFiles(t *testing.T) {
 	}, nil, func(h *harness) {
 		rec = newQueued(h.q)
 		n = rec.injectFor(h, "bob@example.com")
+		if size := messSize(t, h.q, n); uint64(size) != injectedSize {
+			t.Fatalf("mess/N holds %d bytes, injectedSize says %d", size, injectedSize)
+		}
 	})
 	h.expect("new msg " + itoaT(n))
-	h.expect("info msg " + itoaT(n) + ": bytes " + itoa(uint64(messSize(t, h.q, n))) + " from <a@b> qp 4242 uid 5")
+	h.expect("info msg " + itoaT(n) + ": bytes " + itoa(injectedSize) + " from <a@b> qp 4242 uid 5")
 	h.expect("starting delivery 1: msg " + itoaT(n) + " to local bob@example.com")
 	h.expect("delivery 1: success: did_1+0+0/")
 	h.expect("end msg " + itoaT(n))
@@ -334,5 +338,72 @@ func TestDirectHandedBackAnnouncedOnce(t *testing.T) {
 		t.Errorf("%d new msg lines for %d, want 1: %q", c, n, h.all)
 	}
 	h.stop()
+	gone(t, h, n)
+}
+
+// TestDirectDoneAfterLostSpawn: a direct delivery reported after the
+// spawner was lost is still finished (shutdown removes its todo/N); only
+// a deferred one is handed back. Handing back a done one had the next
+// qmail-send deliver it again.
+func TestDirectDoneAfterLostSpawn(t *testing.T) {
+	for _, deferred := range []bool{false, true} {
+		s := &sender{msgs: map[uint64]*message{}, now: time.Now, lostConn: true}
+		for c := range s.ch {
+			s.ch[c] = newChannel(c, 10, nil, nil)
+		}
+		rec := []byte("Tbob@example.com\x00")
+		recs, err := queuefs.ParseChan(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &message{num: 7, direct: true, birth: time.Now()}
+		mc := &msgChan{mem: rec, recs: recs, batched: []bool{false}, next: 1, inPass: true, retry: time.Now()}
+		if deferred {
+			mc.numtodo = 1
+		} else {
+			mc.recs[0].Done = true
+		}
+		m.chans[0] = mc
+		s.msgs[7] = m
+		s.ch[0].active = []*message{m}
+		s.maybeEndPass(0, m)
+		_, handedBack := s.directRetry[7]
+		if deferred {
+			if s.msgs[7] != nil || !handedBack {
+				t.Errorf("deferred: in msgs %v, handed back %v; want handed back", s.msgs[7] != nil, handedBack)
+			}
+			continue
+		}
+		if s.msgs[7] != m || handedBack || m.chans[0] != nil || len(s.finishing) != 1 || s.finishing[0] != 7 {
+			t.Errorf("done: in msgs %v, handed back %v, finishing %v; want it finishing", s.msgs[7] == m, handedBack, s.finishing)
+		}
+	}
+}
+
+// TestDirectRemovesStaleBounce: a bounce/N left by an earlier attempt
+// (qmail-send stopped between a failure and the bounce) does not make the
+// failure appear twice in the bounce of the new attempt.
+func TestDirectRemovesStaleBounce(t *testing.T) {
+	var n uint64
+	h := startWith(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) {
+		return 'D', "no mailbox.\n"
+	}, nil, func(h *harness) {
+		n = h.inject("joe@example.org", "nobody@example.com")
+		if err := os.WriteFile(h.q.Bounce(n), []byte("<nobody@example.com>:\nno mailbox.\n\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	h.expect("new msg " + itoaT(n))
+	for l := h.next(); l != "end msg "+itoaT(n); l = h.next() {
+	}
+	h.stop()
+	msgs, _ := filepath.Glob(filepath.Join(h.qqDir, "msg.*"))
+	if len(msgs) != 1 {
+		t.Fatalf("%d bounces", len(msgs))
+	}
+	body, _ := os.ReadFile(msgs[0])
+	if c := strings.Count(string(body), "<nobody@example.com>:"); c != 1 {
+		t.Errorf("the failure appears %d times in the bounce:\n%s", c, body)
+	}
 	gone(t, h, n)
 }

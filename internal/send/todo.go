@@ -279,6 +279,13 @@ func (s *sender) prepareTodo(n uint64, handedBack bool, rw *rewrite.Rewriter, no
 			n, fi.Size(), addr.LogSafe(env.Sender), addr.LogSafe(env.PID), addr.LogSafe(env.UID))
 	}
 	if m := prepareDirect(n, env, rw, now); !handedBack && m != nil {
+		// Its one recipient is tried afresh: a bounce/N left by an earlier
+		// attempt that qmail-send exited or crashed before finishing would
+		// list a failure twice.
+		if err := os.Remove(s.q.Bounce(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			logf("warning: unable to unlink %s; will try again later\n", s.rel(s.q.Bounce(n)))
+			return p
+		}
 		announce()
 		p.m, p.ok = m, true
 		return p
