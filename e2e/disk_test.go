@@ -340,9 +340,10 @@ func TestMaildirOnFullDisk(t *testing.T) {
 // for a queued message because the disk filled after qmail-queue
 // committed it: it logs qmail's warning, keeps todo/N, and processes the
 // message when space returns and the next injection pulls the trigger.
-// The message has two recipients: one to a single recipient would be
-// delivered straight from todo/ (qmail-send's direct delivery), which
-// writes nothing to the queue.
+// That message has two recipients. One to a single recipient, queued
+// beside it, is delivered straight from todo/ (qmail-send's direct
+// delivery), which writes nothing to the queue: it is delivered while the
+// queue's disk is still full.
 func TestPreprocessOnFullDisk(t *testing.T) {
 	if !inMountNamespace(t) {
 		return
@@ -350,20 +351,31 @@ func TestPreprocessOnFullDisk(t *testing.T) {
 	home, uid, gid := userModeInstall(t)
 	queueOnTmpfs(t, home, "1m")
 	q := filepath.Join(home, "queue")
-	if code := queueDirectTo(t, home, uid, gid, "Subject: first\n\nqueued before the disk filled\n",
-		"someone@localhost", "other@localhost"); code != 0 {
+	if code := queueDirect(t, home, uid, gid, "Subject: zeroth\n\nto one recipient\n"); code != 0 {
 		t.Fatalf("qmail-queue exit %d", code)
 	}
 	todo, _ := os.ReadDir(filepath.Join(q, "todo"))
 	if len(todo) != 1 {
 		t.Fatalf("todo holds %d files", len(todo))
 	}
+	n0 := todo[0].Name()
+	if code := queueDirectTo(t, home, uid, gid, "Subject: first\n\nqueued before the disk filled\n",
+		"someone@localhost", "other@localhost"); code != 0 {
+		t.Fatalf("qmail-queue exit %d", code)
+	}
+	todo, _ = os.ReadDir(filepath.Join(q, "todo"))
+	if len(todo) != 2 {
+		t.Fatalf("todo holds %d files", len(todo))
+	}
 	n1 := todo[0].Name()
+	if n1 == n0 {
+		n1 = todo[1].Name()
+	}
 	filler := filepath.Join(q, "filler")
 	fill(t, filler)
 	s := start(t, home, uid, gid)
 	trouble := regexp.MustCompile(`^warning: trouble (writing to|fsyncing) info/\d+/` + n1 + `; will try again later$`)
-	s.collect(trouble, "new msg "+n1, "warning: trouble * info/*/"+n1+"; will try again later")
+	s.collect(trouble, "new msg "+n1, "warning: trouble * info/*/"+n1+"; will try again later", "end msg "+n0)
 	if _, err := os.Stat(filepath.Join(q, "todo", n1)); err != nil {
 		t.Fatalf("todo/%s gone after a failed preprocessing: %v", n1, err)
 	}
@@ -382,10 +394,10 @@ func TestPreprocessOnFullDisk(t *testing.T) {
 	c.expect("QUIT", "221 localhost")
 	lines := s.collect(trouble, "end msg "+n1)
 	md := filepath.Join(home, "alias", "Maildir", "new")
-	waitCount(t, md, 3)
+	waitCount(t, md, 4)
 	time.Sleep(200 * time.Millisecond)
-	if got := files(t, md); len(got) != 3 {
-		t.Errorf("Maildir/new holds %d messages, want 3 (two of the first); log %q", len(got), lines)
+	if got := files(t, md); len(got) != 4 {
+		t.Errorf("Maildir/new holds %d messages, want 4 (two of the first); log %q", len(got), lines)
 	}
 	if left, _ := os.ReadDir(filepath.Join(q, "todo")); len(left) != 0 {
 		t.Errorf("todo/ still holds %d files", len(left))
