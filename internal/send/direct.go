@@ -97,14 +97,10 @@ func (s *sender) waitingDirect(m *message) bool {
 // ended, or were handed back after a deferral) are dropped from its
 // front as it is read.
 func (s *sender) handBackWaiting(now time.Time) {
-	wait := s.directWait
-	if wait == 0 {
-		wait = directWait
-	}
 	for len(s.directLine) > 0 {
 		m := s.directLine[0]
 		if s.waitingDirect(m) {
-			if now.Sub(m.birth) < wait {
+			if now.Sub(m.birth) < s.directWait {
 				return
 			}
 			c := directChan(m)
@@ -119,13 +115,9 @@ func (s *sender) handBackWaiting(now time.Time) {
 // directDue is when the oldest waiting direct message is to be handed
 // back; false if none waits.
 func (s *sender) directDue() (time.Time, bool) {
-	wait := s.directWait
-	if wait == 0 {
-		wait = directWait
-	}
 	for _, m := range s.directLine {
 		if s.waitingDirect(m) {
-			return m.birth.Add(wait), true
+			return m.birth.Add(s.directWait), true
 		}
 	}
 	return time.Time{}, false
@@ -148,21 +140,27 @@ func (s *sender) handBack(c int, m *message) {
 	s.todoAt = s.now()
 }
 
-// take puts a preprocessed or direct message in the schedule; a message
-// handed back keeps the retry time of its direct attempt.
-func (s *sender) take(n uint64, m *message, retry time.Time, handedBack bool) {
+// take puts a preprocessed or direct message in the schedule. A message
+// handed back keeps the retry time of its direct attempt; its entry in
+// directRetry goes only now, so that a preprocessing that failed and is
+// tried again later does not announce it again.
+func (s *sender) take(n uint64, m *message) {
+	if retry, handedBack := s.directRetry[n]; handedBack {
+		delete(s.directRetry, n)
+		for _, mc := range m.chans {
+			if mc != nil {
+				mc.retry = retry
+			}
+		}
+	}
 	s.msgs[n] = m
 	if m.direct {
 		s.directLine = append(s.directLine, m)
 	}
 	for c := 0; c < 2; c++ {
-		if m.chans[c] == nil {
-			continue
+		if m.chans[c] != nil {
+			s.ch[c].schedule(m)
 		}
-		if handedBack {
-			m.chans[c].retry = retry
-		}
-		s.ch[c].schedule(m)
 	}
 	s.messageMaybeDone(m)
 }
@@ -186,7 +184,7 @@ func (s *sender) finishMessages(now time.Time, exiting bool) {
 			continue
 		}
 		if !s.injectBounce(m) {
-			m.finishAt = s.now().Add(retryTrouble)
+			m.finishAt = now.Add(retryTrouble)
 			keep = append(keep, n)
 			continue
 		}
@@ -207,7 +205,7 @@ func (s *sender) finishMessages(now time.Time, exiting bool) {
 				s.end(m)
 				continue
 			}
-			m.finishAt = s.now().Add(retryTrouble)
+			m.finishAt = now.Add(retryTrouble)
 			keep = append(keep, m.num)
 		}
 	}

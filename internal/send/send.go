@@ -23,6 +23,7 @@ package send
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -78,7 +79,7 @@ func Run(ctx *prog.Context, opt Options) int {
 	// (prepareBatch) when their folders are on the queue's file system;
 	// else by fsyncs as before.
 	s.fs = opt.FS
-	s.directWait = opt.DirectWait
+	s.directWait = cmp.Or(opt.DirectWait, directWait)
 	if s.fs == nil {
 		if fs, err := durable.OpenFSFor(s.q.Dir, s.q.Folders("info", "local", "remote")); err == nil {
 			s.fs = fs
@@ -117,7 +118,7 @@ type sender struct {
 	// a deferral, with the retry time their attempt earned (direct.go).
 	directRetry map[uint64]time.Time
 	directLine  []*message    // direct messages in the order taken in (direct.go)
-	directWait  time.Duration // 0: directWait
+	directWait  time.Duration // directWait, or Options.DirectWait
 
 	delnum   int
 	exitasap bool

@@ -751,15 +751,7 @@ func TestTodoRoundFailureRetried(t *testing.T) {
 	}
 	failing.Store(false)
 	m := h.inject("a@b", "d@example.com") // its trigger makes qmail-send read todo/ again
-	ended := map[string]bool{}
-	for i := 0; i < 50 && len(ended) < 2; i++ {
-		if l := h.next(); strings.HasPrefix(l, "end msg ") {
-			ended[l] = true
-		}
-	}
-	if !ended["end msg "+itoaT(n)] || !ended["end msg "+itoaT(m)] {
-		t.Fatalf("ended %v, want %d and %d; saw %q", ended, n, m, h.all)
-	}
+	h.untilEnded(n, m)
 	if _, err := os.Stat(h.q.Todo(n)); err == nil {
 		t.Error("todo file left after delivery")
 	}

@@ -108,9 +108,6 @@ type prepared struct {
 	dirs []string // folders holding its new names
 	ok   bool     // files written: go on with it
 	gone bool     // todo/N no longer exists
-	// retry: the retry time a direct attempt earned, if handedBack.
-	retry      time.Time
-	handedBack bool
 }
 
 // preparedBatch is a batch of todo messages with their files and folders
@@ -202,10 +199,9 @@ func (s *sender) integrate(b preparedBatch) {
 			continue
 		}
 		if p.m.direct {
-			s.take(p.n, p.m, time.Time{}, false)
+			s.take(p.n, p.m)
 			continue
 		}
-		p.retry, p.handedBack = s.directRetry[p.n]
 		for _, d := range p.dirs {
 			if b.dirFailed[d] {
 				s.logf("warning: trouble fsyncing %s; will try again later\n", s.rel(d))
@@ -226,10 +222,7 @@ func (s *sender) integrate(b preparedBatch) {
 		if !cleaned[i] {
 			continue
 		}
-		// A message handed back keeps its entry until it is taken in
-		// here: tried again later, it is still not announced again.
-		delete(s.directRetry, p.n)
-		s.take(p.n, p.m, p.retry, p.handedBack)
+		s.take(p.n, p.m)
 	}
 }
 
@@ -278,17 +271,19 @@ func (s *sender) prepareTodo(n uint64, handedBack bool, rw *rewrite.Rewriter, no
 		logf("info msg %d: bytes %d from <%s> qp %s uid %s\n",
 			n, fi.Size(), addr.LogSafe(env.Sender), addr.LogSafe(env.PID), addr.LogSafe(env.UID))
 	}
-	if m := prepareDirect(n, env, rw, now); !handedBack && m != nil {
-		// Its one recipient is tried afresh: a bounce/N left by an earlier
-		// attempt that qmail-send exited or crashed before finishing would
-		// list a failure twice.
-		if err := os.Remove(s.q.Bounce(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			logf("warning: unable to unlink %s; will try again later\n", s.rel(s.q.Bounce(n)))
+	if !handedBack {
+		if m := prepareDirect(n, env, rw, now); m != nil {
+			// Its one recipient is tried afresh: a bounce/N left by an
+			// earlier attempt that qmail-send exited or crashed before
+			// finishing would list a failure twice.
+			if err := os.Remove(s.q.Bounce(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				logf("warning: unable to unlink %s; will try again later\n", s.rel(s.q.Bounce(n)))
+				return p
+			}
+			announce()
+			p.m, p.ok = m, true
 			return p
 		}
-		announce()
-		p.m, p.ok = m, true
-		return p
 	}
 	info, err := plainfile.Open(s.q.Info(n), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
