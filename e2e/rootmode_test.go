@@ -105,6 +105,56 @@ func TestRootModeDaemonsRunAsQmailUsers(t *testing.T) {
 	if uid, err := procUID(s.tcp.Process.Pid); err != nil || uid != qmaild {
 		t.Errorf("tcpserver runs as uid %d (%v), want qmaild", uid, err)
 	}
+
+	// Every long-lived process runs from bin/qmail, whatever copy its
+	// name leads to (prog.SharedImage, prog.ExecSharedQueue), so that the
+	// binary's pages are in memory once: qmail-send and its children, and
+	// tcpserver's qmail-queue worker, which keeps qmailq's effective uid.
+	shared := filepath.Join(home, "bin", "qmail")
+	exeOf := func(pid int) string {
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		return exe
+	}
+	if exe := exeOf(sendPid); exe != shared {
+		t.Errorf("qmail-send runs from %s, want %s", exe, shared)
+	}
+	for pid, comm := range kids {
+		if want[comm] != "" && exeOf(pid) != shared {
+			t.Errorf("%s runs from %s, want %s", comm, exeOf(pid), shared)
+		}
+	}
+	worker := 0
+	for pid, comm := range children(s.tcp.Process.Pid) {
+		if comm == "qmail-queue" {
+			worker = pid
+		}
+	}
+	if worker == 0 {
+		t.Errorf("no qmail-queue worker among tcpserver's children %v", children(s.tcp.Process.Pid))
+	} else {
+		if exe := exeOf(worker); exe != shared {
+			t.Errorf("the qmail-queue worker runs from %s, want %s", exe, shared)
+		}
+		if ruid, euid, err := procUIDs(worker); err != nil || ruid != qmaild || euid != mustUID(t, "qmailq") {
+			t.Errorf("the qmail-queue worker runs as uid %d euid %d (%v), want qmaild and qmailq", ruid, euid, err)
+		}
+	}
+}
+
+// procUIDs is a process's real and effective uid.
+func procUIDs(pid int) (ruid, euid int, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) >= 3 && f[0] == "Uid:" {
+			ruid, _ = strconv.Atoi(f[1])
+			euid, _ = strconv.Atoi(f[2])
+			return ruid, euid, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("no Uid line")
 }
 
 func mustUID(t *testing.T, name string) int {

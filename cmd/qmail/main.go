@@ -18,6 +18,9 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"goqmail/internal/prog"
 	"goqmail/internal/start"
@@ -31,6 +34,31 @@ import (
 // them.
 func init() {
 	runtime.LockOSThread()
+	nameMainThread()
+}
+
+// nameMainThread names the main thread (what ps, pgrep and
+// /proc/PID/comm show) after the program this process runs. The kernel
+// names it after the file exec'd, which is bin/qmail when qmail-start
+// runs a daemon from the shared image (prog.SharedImage) or "qmail"
+// for "qmail PROGRAM ...": an administrator looking for qmail-send must
+// still find it by that name. init runs on the main thread, and
+// PR_SET_NAME names the calling thread.
+func nameMainThread() {
+	name := ""
+	switch {
+	case os.Getuid() != os.Geteuid() || os.Getgid() != os.Getegid():
+		name = "qmail-queue"
+	case len(os.Args) > 0 && programs[filepath.Base(os.Args[0])].run != nil:
+		name = filepath.Base(os.Args[0])
+	case len(os.Args) > 1 && programs[os.Args[1]].run != nil:
+		name = os.Args[1]
+	default:
+		return
+	}
+	b := append([]byte(name), 0)
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
+	runtime.KeepAlive(b)
 }
 
 // main runs the program in a goroutine of its own and only waits for
@@ -53,6 +81,10 @@ func run() int {
 		args := []string{"qmail-queue"}
 		if len(os.Args) == 2 && os.Args[1] == "--worker" {
 			args = append(args, "--worker")
+			// A long-lived worker runs on from bin/qmail, the
+			// file tcpserver runs from, to share its pages.
+			// No return unless it could not.
+			prog.ExecSharedQueue(args, os.Environ())
 		}
 		ctx := &prog.Context{
 			Args:   args,

@@ -36,9 +36,15 @@
 // mode (bin/qmail-send -> qmail.0711, bin/qmail-smtpd -> qmail). A copy
 // that finds itself running setuid runs qmail-queue and nothing else. In
 // user mode nothing is setuid and every name, qmail-queue included, links
-// to bin/qmail. Copies are written to a temporary name, fsynced and
-// renamed, so an upgrade over a running install replaces each file at
-// once; links are replaced the same way.
+// to bin/qmail. The modes say who may start a program; once started, the
+// long-lived daemons run from bin/qmail itself (qmail-start execs it for
+// a name that leads to a copy of it; tcpserver's setuid qmail-queue
+// worker execs itself from it, keeping qmailq's effective uid), so their
+// pages are in memory once, not once per copy (see prog.SharedImage).
+//
+// Copies are written to a temporary name, fsynced and renamed, so an
+// upgrade over a running install replaces each file at once; links are
+// replaced the same way.
 //
 // # Upgrades
 //

@@ -2,7 +2,6 @@ package prog
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"io"
 	"os"
 )
@@ -25,17 +24,39 @@ import (
 // qmail-queue's own interface, until the program is restarted.
 func IsSelf(path string) bool {
 	self := "/proc/self/exe"
-	a, err := os.Stat(self)
-	if err != nil {
+	if _, err := os.Stat(self); err != nil {
 		// No /proc: the path it was started from.
 		if self, err = os.Executable(); err != nil {
 			return false
 		}
-		if a, err = os.Stat(self); err != nil {
-			return false
-		}
 	}
-	b, err := os.Stat(path)
+	return SameProgram(self, path)
+}
+
+// SameProgram says whether the program files at a and b are one file or
+// two regular files with the same bytes (symbolic links followed).
+func SameProgram(a, b string) bool {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false
+	}
+	defer fb.Close()
+	return sameFileOrBytes(fa, fb)
+}
+
+// sameFileOrBytes compares two open files: the same file, or regular
+// files of one size whose bytes are equal.
+func sameFileOrBytes(fa, fb *os.File) bool {
+	a, err := fa.Stat()
+	if err != nil || !a.Mode().IsRegular() {
+		return false
+	}
+	b, err := fb.Stat()
 	if err != nil || !b.Mode().IsRegular() {
 		return false
 	}
@@ -45,25 +66,19 @@ func IsSelf(path string) bool {
 	if a.Size() != b.Size() {
 		return false
 	}
-	ha, ok := fileHash(self)
-	if !ok {
-		return false
+	ba, bb := make([]byte, 256<<10), make([]byte, 256<<10)
+	for off := int64(0); off < a.Size(); {
+		na, ea := io.ReadFull(io.NewSectionReader(fa, off, int64(len(ba))), ba)
+		nb, eb := io.ReadFull(io.NewSectionReader(fb, off, int64(len(bb))), bb)
+		if na != nb || na == 0 || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false
+		}
+		if (ea != nil && ea != io.ErrUnexpectedEOF) || (eb != nil && eb != io.ErrUnexpectedEOF) {
+			return false
+		}
+		off += int64(na)
 	}
-	hb, ok := fileHash(path)
-	return ok && bytes.Equal(ha, hb)
-}
-
-func fileHash(path string) ([]byte, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, false
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, false
-	}
-	return h.Sum(nil), true
+	return true
 }
 
 // ForceExec says whether the environment holds GOQMAIL_FORCE_EXEC=1,

@@ -13,6 +13,10 @@
 // process runs as the install's owner; started by root, qmail-start drops
 // to that owner first, so qmail never delivers as root.
 //
+// The daemons are exec'd from bin/qmail when the names they are
+// installed as are copies of it with other modes (prog.SharedImage): one
+// file's pages in memory for all of them instead of three copies'.
+//
 // qmail 1.03 printed nothing at all, even on failure; goqmail writes one
 // line on standard error when it cannot start, and exits 111.
 package start
@@ -111,7 +115,7 @@ func Main(ctx *prog.Context) int {
 		if err != nil {
 			return ctx.Fatal(111, "unable to create pipe: %v", err)
 		}
-		if err := startChild(ctx, filepath.Join(bin, c.name), c.args, inR, outW, c.who, root); err != nil {
+		if err := startChild(ctx, prog.SharedImage(bin, c.name), c.args, inR, outW, c.who, root); err != nil {
 			return ctx.Fatal(111, "unable to start %s: %v", c.name, err)
 		}
 		inR.Close()
@@ -119,7 +123,7 @@ func Main(ctx *prog.Context) int {
 		fds[1+2*i] = inW
 		fds[2+2*i] = outR
 	}
-	return becomeSend(ctx, filepath.Join(bin, "qmail-send"), fds, send, root)
+	return becomeSend(ctx, prog.SharedImage(bin, "qmail-send"), fds, send, root)
 }
 
 func startChild(ctx *prog.Context, path string, args []string, stdin, stdout *os.File, who role, root bool) error {

@@ -1,0 +1,124 @@
+package prog
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+// A root-mode install holds four copies of the one binary, because
+// qmail gives its programs four modes (see package install): bin/qmail
+// (0755), bin/qmail.0711, bin/qmail.0700 and the setuid bin/qmail-queue.
+// The kernel caches a file's pages per file, not per content, so daemons
+// started from different copies each keep their own copy of the
+// program's pages in memory: about 5.5 MB each on the benchmark machine,
+// 16 MB of the 46 MB goqmail's daemons used on a 5000-recipient fan-out.
+// A long-lived daemon therefore runs from bin/qmail, the one copy
+// everybody may run, when the file it is installed as is the same
+// program: the mode of bin/qmail-lspawn still says who may start
+// qmail-lspawn (qmail-start, as root), and the daemon is the same bytes.
+
+// SharedImage is the file qmail-start should exec daemon NAME from, for
+// the programs folder bin: bin/qmail when bin/NAME is a different file
+// with the same bytes (a copy of another mode), else bin/NAME itself: a
+// wrapper or another program an administrator put there runs as before,
+// and so does everything in a user-mode install, where every name already
+// leads to bin/qmail. The exec'd process must be given NAME as argv[0]
+// (cmd/qmail runs the program argv[0] names and names its main thread
+// after it, for ps).
+func SharedImage(bin, name string) string {
+	own, shared := filepath.Join(bin, name), filepath.Join(bin, "qmail")
+	a, err := os.Stat(own)
+	if err != nil {
+		return own
+	}
+	b, err := os.Stat(shared)
+	if err != nil || os.SameFile(a, b) {
+		return own
+	}
+	if SameProgram(own, shared) {
+		return shared
+	}
+	return own
+}
+
+// ExecSharedQueue is for a setuid copy (bin/qmail-queue, setuid qmailq)
+// started as a long-lived worker: it execs the same program from
+// bin/qmail beside it, with the effective ids it has (an exec of a file
+// without the setuid bit keeps them), args and env, so that the worker
+// shares its pages with tcpserver's. It returns, without exec'ing, when
+// this executable is not setuid or setgid (the exec'd worker comes back
+// here and goes on) or when bin/qmail cannot be trusted as the same
+// program (sharedQueueImage); the caller then simply goes on as it is.
+//
+// A setuid program must not run what its caller chooses, and the caller
+// chooses the environment and could put a hard link to bin/qmail-queue
+// in a folder of its own: so the path comes from the running image's
+// own location, the folder and bin/qmail in it must belong to root and
+// be writable by nobody else (only root put them there), bin/qmail must
+// have this executable's bytes, and the file checked is the file
+// exec'd (through its open descriptor).
+func ExecSharedQueue(args, env []string) error {
+	f, err := sharedQueueImage("/proc/self/exe")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return syscall.Exec("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), args, env)
+}
+
+// errNotShared says why a setuid copy keeps running from its own file.
+var errNotShared = errors.New("not a setuid copy beside a root-owned bin/qmail of the same bytes")
+
+// sharedQueueImage opens the bin/qmail a setuid copy at self (a path
+// through which the running image can be read; its link target names
+// its folder) may exec itself from, or says why it may not.
+func sharedQueueImage(self string) (*os.File, error) {
+	img, err := os.Open(self)
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	fi, err := img.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode()&(os.ModeSetuid|os.ModeSetgid) == 0 {
+		return nil, errNotShared
+	}
+	path, err := os.Readlink(self)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	if !rootOnly(dir, true) {
+		return nil, errNotShared
+	}
+	fd, err := syscall.Openat(int(dir.Fd()), "qmail", syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	shared := os.NewFile(uintptr(fd), filepath.Join(filepath.Dir(path), "qmail"))
+	if !rootOnly(shared, false) || !sameFileOrBytes(img, shared) {
+		shared.Close()
+		return nil, errNotShared
+	}
+	return shared, nil
+}
+
+// rootOnly says whether f is a folder (dir) or a regular file that
+// belongs to root and that neither its group nor others may write.
+func rootOnly(f *os.File, dir bool) bool {
+	fi, err := f.Stat()
+	if err != nil || fi.IsDir() != dir || (!dir && !fi.Mode().IsRegular()) {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Uid == 0 && fi.Mode().Perm()&0o022 == 0
+}
