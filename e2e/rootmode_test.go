@@ -280,3 +280,33 @@ func TestRootModeStartEveryTime(t *testing.T) {
 		}
 	}
 }
+
+// TestRootModeRemoteInProcess: in a root-mode install qmail-rspawn, run
+// as qmailr from bin/qmail (qmail-start's shared image), still delivers
+// with goqmail's own qmail-remote in-process, although qmailr cannot read
+// bin/qmail.0711, the copy bin/qmail-remote leads to, to compare it: two
+// messages one after the other share one connection (an exec'd
+// qmail-remote per message would open two).
+func TestRootModeRemoteInProcess(t *testing.T) {
+	home := rootInstall(t)
+	run(t, "", filepath.Join(home, "bin", "config-fast"), "localhost")
+	peer := newRelaySink(t, func(string) string { return "250 ok" })
+	os.WriteFile(filepath.Join(home, "control", "smtproutes"), []byte("remote.test:127.0.0.1:"+peer.port()+"\n"), 0o644)
+	qmaild, _ := lookupID(t, "qmaild")
+	s := start(t, home, qmaild, groupID(t, "nofiles"))
+	allowRelay(t, home) // start writes rules without relaying
+	for i, rcpt := range []string{"one@remote.test", "two@remote.test"} {
+		n := s.submitSMTP("me@localhost", rcpt, fmt.Sprintf("Subject: %d\n\nbody %d\n", i, i))
+		d := s.remoteDelivery(n, rcpt)
+		if line := s.logUntil("delivery " + d + ": "); !strings.Contains(line, ": success: ") {
+			t.Fatalf("delivery to %s: %q", rcpt, line)
+		}
+		s.logUntil("end msg " + n)
+	}
+	peer.mu.Lock()
+	conns, msgs := peer.conns, len(peer.msgs)
+	peer.mu.Unlock()
+	if msgs != 2 || conns != 1 {
+		t.Errorf("peer got %d messages over %d connections, want 2 over 1 (qmail-remote in-process)", msgs, conns)
+	}
+}

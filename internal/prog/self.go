@@ -34,8 +34,13 @@ func IsSelf(path string) bool {
 }
 
 // SameProgram says whether the program files at a and b are one file or
-// two regular files with the same bytes (symbolic links followed).
+// two regular files with the same bytes (symbolic links followed). One
+// file is known without reading it: a daemon may run a program it may
+// execute but not read (mode 0711).
 func SameProgram(a, b string) bool {
+	if sameFile(a, b) {
+		return true
+	}
 	fa, err := os.Open(a)
 	if err != nil {
 		return false
@@ -47,6 +52,16 @@ func SameProgram(a, b string) bool {
 	}
 	defer fb.Close()
 	return sameFileOrBytes(fa, fb)
+}
+
+// sameFile says whether paths a and b lead to one regular file.
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil || !fa.Mode().IsRegular() {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 // sameFileOrBytes compares two open files: the same file, or regular

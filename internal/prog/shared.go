@@ -44,6 +44,22 @@ func SharedImage(bin, name string) string {
 	return own
 }
 
+// IsInstalledSelf is IsSelf(bin/NAME) for a daemon installed as bin/OWN:
+// also true when bin/NAME is the very file bin/OWN leads to and this
+// executable is bin/qmail. That is a daemon qmail-start ran from the
+// shared image (SharedImage, which found bin/OWN to have bin/qmail's
+// bytes) asking about a program installed as the same copy: qmail-rspawn,
+// running as qmailr, about bin/qmail-remote, both leading to
+// bin/qmail.0711, which qmailr may execute but not read to compare.
+func IsInstalledSelf(bin, own, name string) bool {
+	path := filepath.Join(bin, name)
+	if IsSelf(path) {
+		return true
+	}
+	mine := filepath.Join(bin, own)
+	return mine != path && sameFile(path, mine) && IsSelf(filepath.Join(bin, "qmail"))
+}
+
 // ExecSharedQueue is for a setuid copy (bin/qmail-queue, setuid qmailq)
 // started as a long-lived worker: it execs the same program from
 // bin/qmail beside it, with the effective ids it has (an exec of a file

@@ -101,3 +101,38 @@ func TestSharedQueueImage(t *testing.T) {
 		})
 	}
 }
+
+// TestIsInstalledSelf: a daemon run from bin/qmail takes bin/NAME for its
+// own when it is the very file its own name leads to (a copy it may not
+// be able to read), but not a wrapper, and not when bin/qmail is not this
+// program.
+func TestIsInstalledSelf(t *testing.T) {
+	_, data := selfBytes(t)
+	bin := t.TempDir()
+	os.WriteFile(filepath.Join(bin, "qmail"), data, 0o755)
+	// Other bytes, so that only the same-file rule can say yes (a copy
+	// the daemon could not read would not compare either).
+	os.WriteFile(filepath.Join(bin, "qmail.0711"), []byte("a copy it cannot read"), 0o711)
+	os.Symlink("qmail.0711", filepath.Join(bin, "qmail-rspawn"))
+	os.Symlink("qmail.0711", filepath.Join(bin, "qmail-remote"))
+	os.WriteFile(filepath.Join(bin, "qmail-wrapped"), []byte("#!/bin/sh\n"), 0o755)
+	os.Symlink("qmail", filepath.Join(bin, "qmail-smtpd"))
+	for _, c := range []struct {
+		own, name string
+		want      bool
+	}{
+		{"qmail-rspawn", "qmail-remote", true},
+		{"qmail-rspawn", "qmail-wrapped", false},
+		{"qmail-rspawn", "qmail-smtpd", true}, // bin/qmail itself: IsSelf
+		{"qmail-remote", "qmail-remote", false},
+		{"qmail-lspawn", "qmail-remote", false}, // no bin/qmail-lspawn
+	} {
+		if got := IsInstalledSelf(bin, c.own, c.name); got != c.want {
+			t.Errorf("IsInstalledSelf(%s, %s) = %v, want %v", c.own, c.name, got, c.want)
+		}
+	}
+	os.WriteFile(filepath.Join(bin, "qmail"), []byte("not this program"), 0o755)
+	if IsInstalledSelf(bin, "qmail-rspawn", "qmail-remote") {
+		t.Error("bin/qmail is another program, yet qmail-remote was taken for this one")
+	}
+}

@@ -14,8 +14,10 @@ import (
 	"goqmail/internal/userdb"
 )
 
-// isOurs says whether bin/NAME is goqmail's own program (prog.IsSelf),
-// and the exec path is not forced: then qmail-lspawn runs its work
+// isOurs says whether bin/NAME is goqmail's own program
+// (prog.IsInstalledSelf: this program, or the same file as this daemon's
+// own name when qmail-start ran it from bin/qmail), and the exec path is
+// not forced: then qmail-lspawn runs its work
 // in-process (qmail-local, qmail-getpw), as qmail-rspawn does
 // qmail-remote's. A wrapper an administrator put at bin/NAME is exec'd
 // per delivery as in qmail, and so is ours when the environment holds
@@ -24,7 +26,7 @@ func isOurs(ctx *prog.Context, name string) bool {
 	if ctx.ForceExec() {
 		return false
 	}
-	return prog.IsSelf(filepath.Join(ctx.Home, "bin", name))
+	return prog.IsInstalledSelf(filepath.Join(ctx.Home, "bin"), filepath.Base(ctx.Args[0]), name)
 }
 
 // deliverHere is one qmail-local run without the exec, on a thread of
