@@ -154,12 +154,18 @@ func (d *delivery) program(cmd string) (stop bool, ex *exit) {
 // caller reap the shell (exec.Cmd.Wait). The background children of a
 // shell that exited in time are not killed, as before: Wait's WaitDelay
 // bounds how long their output is waited for.
+//
+// The time is up only if it runs out before the shell exits: a shell that
+// exited in time has delivered by its exit code, even when a child it left
+// behind holds its output past the limit. Reported as a timeout, the
+// delivery would be deferred and the program run again, the message
+// delivered twice.
 type deadline struct {
 	mu     sync.Mutex
 	timer  *time.Timer
 	pgid   int  // the process group; 0 until watch
 	exited bool // the leader has exited (or cannot be waited for): no kill
-	fired  bool // the time was up before stop
+	fired  bool // the time was up before the leader exited and before stop
 	done   bool // stop was called
 }
 
@@ -175,11 +181,11 @@ func newDeadline(limit time.Duration) *deadline {
 func (dl *deadline) kill() {
 	dl.mu.Lock()
 	defer dl.mu.Unlock()
-	if dl.done {
+	if dl.done || dl.exited {
 		return
 	}
 	dl.fired = true
-	if dl.pgid > 0 && !dl.exited {
+	if dl.pgid > 0 {
 		syscall.Kill(-dl.pgid, syscall.SIGKILL)
 	}
 }

@@ -14,7 +14,9 @@ import (
 
 // TestTimeoutLocal covers control/timeoutlocal: off by default (qmail
 // waits), a program that outlives it is killed with everything it started
-// and the delivery is deferred, and a malformed file defers with its name.
+// and the delivery is deferred, a program that exits in time is not, even
+// when a child it left holds its output past the limit, and a malformed
+// file defers with its name.
 func TestTimeoutLocal(t *testing.T) {
 	if !testutil.AsUnprivileged(t) {
 		return
@@ -35,6 +37,11 @@ func TestTimeoutLocal(t *testing.T) {
 			"start\nTimeout on program delivery: killed after 1 seconds. (#4.3.0)\n"},
 		{"ignores TERM: killed anyway", "1\n", "|trap '' TERM; sleep 60", 111,
 			"Timeout on program delivery: killed after 1 seconds. (#4.3.0)\n"},
+		// The shell exits at once; the child it leaves holds the output
+		// past the limit: delivered by the exit code, not deferred
+		// (deferred, the program would run again: the message twice).
+		{"exits in time, child holds output", "1\n", "|(sleep 3; echo late) & echo quick", 0,
+			"quick\nlate\ndid 0+0+1\n"},
 		{"malformed", "soon\n", "|echo never", 111,
 			"Unable to read controls: control/timeoutlocal line 1: not a decimal number: \"soon\". (#4.3.0)\n"},
 	}

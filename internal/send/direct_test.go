@@ -1,6 +1,7 @@
 package send
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,6 +175,71 @@ func TestDirectWaitingHandedBack(t *testing.T) {
 	defer rec.mu.Unlock()
 	if got := rec.hadInfo["next@example.com"]; len(got) != 1 || !got[0] {
 		t.Errorf("next@: info file at delivery %v, want [true] (handed back)", got)
+	}
+}
+
+// TestDirectManyWaitingHandedBack: many direct messages wait for the one
+// slot among preprocessed ones in the same heap; each is taken out of the
+// heap and handed back in turn (heap.Remove by its index), and in the
+// end every recipient is delivered exactly once, none lost, none twice.
+func TestDirectManyWaitingHandedBack(t *testing.T) {
+	release := make(chan struct{})
+	var rec *queued
+	var slow uint64
+	h := startWith(t, map[string]string{"me": "example.com\n", "concurrencylocal": "1\n"},
+		func(c spawnproto.Command) (byte, string) {
+			rec.look(c)
+			if c.Recipient == "slow@example.com" {
+				select {
+				case <-release:
+				case <-time.After(20 * time.Second):
+				}
+			}
+			return 'K', "ok"
+		}, nil, func(h *harness) {
+			h.directWait = 50 * time.Millisecond
+			rec = newQueued(h.q)
+			slow = rec.injectFor(h, "slow@example.com")
+		})
+	h.expect("new msg " + itoaT(slow))
+	h.next()
+	h.expect("starting delivery 1: msg " + itoaT(slow) + " to local slow@example.com")
+	var direct, pair []uint64
+	rcpts := []string{"slow@example.com"}
+	for i := 0; i < 24; i++ {
+		r := fmt.Sprintf("d%02d@example.com", i)
+		rcpts = append(rcpts, r)
+		direct = append(direct, rec.injectFor(h, r))
+		if i%6 == 5 { // two recipients: preprocessed, waits in the same heap
+			a, b := fmt.Sprintf("p%02da@example.com", i), fmt.Sprintf("p%02db@example.com", i)
+			rcpts = append(rcpts, a, b)
+			pair = append(pair, rec.injectFor(h, a, b))
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range direct {
+		for exists(h.q.Todo(n)) || !exists(h.q.Local(n)) {
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting direct message %d not handed back; saw %q", n, h.all)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	close(release)
+	h.untilEnded(append(append([]uint64{slow}, direct...), pair...)...)
+	h.stop()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, r := range rcpts {
+		if got := len(rec.hadInfo[r]); got != 1 {
+			t.Errorf("%s delivered %d times, want once", r, got)
+		}
+	}
+	if len(rec.hadInfo) != len(rcpts) {
+		t.Errorf("%d recipients delivered, want %d", len(rec.hadInfo), len(rcpts))
+	}
+	for _, n := range append(direct, pair...) {
+		gone(t, h, n)
 	}
 }
 
@@ -382,6 +448,61 @@ func TestDirectRemovesStaleBounce(t *testing.T) {
 
 // untilEnded reads log lines until each message in ns has logged its
 // "end msg": at most 1000 lines, none more than 10 s apart (h.next).
+// TestDirectCleanRefusesTodo: when qmail-clean cannot remove a delivered
+// direct message's todo/N, the message is not ended (todo/N would bring
+// it back), is not delivered again while it waits, not even when another
+// message makes qmail-send read todo/ again, and is ended once
+// qmail-clean succeeds (here at the ALRM that retries it at once).
+func TestDirectCleanRefusesTodo(t *testing.T) {
+	var n uint64
+	refuse := func(req string) bool { return req == "todo/"+itoaT(n) }
+	h := startWith(t, map[string]string{"me": "example.com\n"}, func(c spawnproto.Command) (byte, string) {
+		return 'K', "did 1+0+0\n"
+	}, nil, func(h *harness) {
+		h.refuseClean.Store(&refuse)
+		n = h.inject("a@b", "bob@example.com")
+	})
+	h.expect("new msg " + itoaT(n))
+	if l := h.next(); !strings.HasPrefix(l, "info msg "+itoaT(n)+":") {
+		t.Fatalf("log line %q, want the info line", l)
+	}
+	h.expect("starting delivery 1: msg " + itoaT(n) + " to local bob@example.com")
+	h.expect("delivery 1: success: did_1+0+0/")
+	for i := 0; h.refused.Load() == 0; i++ { // at most 10 s
+		if i == 1000 {
+			t.Fatal("qmail-send never asked qmail-clean to remove todo/N")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := os.Stat(h.q.Todo(n)); err != nil {
+		t.Fatalf("todo/N: %v", err)
+	}
+	// Another message: qmail-send reads todo/ again, where todo/N still is.
+	m := h.inject("a@b", "carol@example.com")
+	h.untilEnded(m)
+	for _, l := range h.all {
+		if l == "end msg "+itoaT(n) {
+			t.Fatalf("message %d ended while its todo/N stayed; log %q", n, h.all)
+		}
+	}
+	h.refuseClean.Store(nil)
+	h.sig <- syscall.SIGALRM
+	h.untilEnded(n)
+	h.stop()
+	h.local.mu.Lock()
+	defer h.local.mu.Unlock()
+	bob := 0
+	for _, c := range h.local.commands {
+		if c.Recipient == "bob@example.com" {
+			bob++
+		}
+	}
+	if bob != 1 {
+		t.Errorf("bob@example.com delivered %d times, want once", bob)
+	}
+	gone(t, h, n)
+}
+
 func (h *harness) untilEnded(ns ...uint64) {
 	h.t.Helper()
 	left := map[string]bool{}

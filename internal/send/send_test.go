@@ -68,6 +68,39 @@ type harness struct {
 	fs     *durable.FS // Options.FS, set by a pre hook
 	// directWait is Options.DirectWait, set by a pre hook.
 	directWait time.Duration
+	// refuseClean, if set, answers '!' for the qmail-clean requests it
+	// returns true for, instead of qmail-clean (cleanProxy); refused
+	// counts those answers.
+	refuseClean atomic.Pointer[func(req string) bool]
+	refused     atomic.Int32
+}
+
+// cleanProxy passes qmail-send's requests to qmail-clean one at a time
+// and its answers back, except that it answers '!' itself to those
+// h.refuseClean picks: qmail-clean failing to remove a file.
+func (h *harness) cleanProxy(fromSend *os.File, toSend *os.File, toClean *os.File, fromClean *os.File) {
+	defer toSend.Close()
+	defer toClean.Close()
+	in, out := bufio.NewReader(fromSend), bufio.NewReader(fromClean)
+	for {
+		req, err := in.ReadString(0)
+		if err != nil {
+			return
+		}
+		if f := h.refuseClean.Load(); f != nil && (*f)(strings.TrimSuffix(req, "\x00")) {
+			h.refused.Add(1)
+			toSend.Write([]byte{'!'})
+			continue
+		}
+		if _, err := toClean.Write([]byte(req)); err != nil {
+			return
+		}
+		b, err := out.ReadByte()
+		if err != nil {
+			return
+		}
+		toSend.Write([]byte{b})
+	}
 }
 
 // start runs qmail-send with fake spawners and a real qmail-clean.
@@ -116,13 +149,16 @@ func launch(t *testing.T, home string, answer func(spawnproto.Command) (byte, st
 	lrR, lrW := pipe() // lspawn -> send
 	rcR, rcW := pipe()
 	rrR, rrW := pipe()
-	ccR, ccW := pipe() // send -> clean
-	crR, crW := pipe()
+	ccR, ccW := pipe() // send -> proxy
+	crR, crW := pipe() // proxy -> send
+	pcR, pcW := pipe() // proxy -> clean
+	prR, prW := pipe() // clean -> proxy
 	go h.local.run(lcR, lrW, answer)
 	go h.remote.run(rcR, rrW, answer)
+	go h.cleanProxy(ccR, crW, pcW, prR)
 	go func() {
-		clean.Main(&prog.Context{Args: []string{"qmail-clean"}, Home: home, Stdin: ccR, Stdout: crW, Stderr: os.Stderr})
-		crW.Close()
+		clean.Main(&prog.Context{Args: []string{"qmail-clean"}, Home: home, Stdin: pcR, Stdout: prW, Stderr: os.Stderr})
+		prW.Close()
 	}()
 	go func() {
 		sc := bufio.NewScanner(logR)
