@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -33,18 +34,22 @@ import (
 // it is what ps and /proc/PID/status show, so it must never be one of
 // them.
 func init() {
+	nameThreads()
 	runtime.LockOSThread()
-	nameMainThread()
 }
 
-// nameMainThread names the main thread (what ps, pgrep and
-// /proc/PID/comm show) after the program this process runs. The kernel
-// names it after the file exec'd, which is bin/qmail when qmail-start
-// runs a daemon from the shared image (prog.SharedImage) or "qmail"
-// for "qmail PROGRAM ...": an administrator looking for qmail-send must
-// still find it by that name. init runs on the main thread, and
-// PR_SET_NAME names the calling thread.
-func nameMainThread() {
+// nameThreads names the process's threads after the program it runs,
+// the main thread first (what ps, pgrep and /proc/PID/comm show). The
+// kernel names them after the file exec'd, which is bin/qmail when
+// qmail-start runs a daemon from the shared image (prog.SharedImage) or
+// "qmail" for "qmail PROGRAM ...": an administrator looking for
+// qmail-send must still find it by that name. init runs on the main
+// thread, and PR_SET_NAME names the calling thread; it comes before
+// LockOSThread, whose template thread, which starts the threads of
+// locked goroutines, then inherits the name. The runtime's threads
+// already running are named through /proc/self/task (which a setuid
+// qmail-queue may not write: there only the main thread is named).
+func nameThreads() {
 	name := ""
 	switch {
 	case os.Getuid() != os.Geteuid() || os.Getgid() != os.Getegid():
@@ -59,6 +64,13 @@ func nameMainThread() {
 	b := append([]byte(name), 0)
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
 	runtime.KeepAlive(b)
+	tasks, _ := os.ReadDir("/proc/self/task")
+	self := strconv.Itoa(unix.Gettid())
+	for _, t := range tasks {
+		if t.Name() != self {
+			os.WriteFile("/proc/self/task/"+t.Name()+"/comm", []byte(name), 0)
+		}
+	}
 }
 
 // main runs the program in a goroutine of its own and only waits for

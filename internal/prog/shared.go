@@ -74,15 +74,19 @@ func IsInstalledSelf(bin, own, name string) bool {
 // in a folder of its own: so the path comes from the running image's
 // own location, the folder and bin/qmail in it must belong to root and
 // be writable by nobody else (only root put them there), bin/qmail must
-// have this executable's bytes, and the file checked is the file
-// exec'd (through its open descriptor).
+// have this executable's bytes, and it is exec'd through the open
+// descriptor of the folder checked.
 func ExecSharedQueue(args, env []string) error {
-	f, err := sharedQueueImage("/proc/self/exe")
+	f, dir, err := sharedQueueImage("/proc/self/exe")
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return syscall.Exec("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), args, env)
+	defer dir.Close()
+	// Through the folder checked, so that the kernel names the threads
+	// "qmail" (after the last part of the path), not a descriptor's
+	// number; only root can have put another file there since.
+	return syscall.Exec("/proc/self/fd/"+strconv.Itoa(int(dir.Fd()))+"/qmail", args, env)
 }
 
 // errNotShared says why a setuid copy keeps running from its own file.
@@ -90,42 +94,44 @@ var errNotShared = errors.New("not a setuid copy beside a root-owned bin/qmail o
 
 // sharedQueueImage opens the bin/qmail a setuid copy at self (a path
 // through which the running image can be read; its link target names
-// its folder) may exec itself from, or says why it may not.
-func sharedQueueImage(self string) (*os.File, error) {
+// its folder) may exec itself from, and that folder, or says why it may
+// not.
+func sharedQueueImage(self string) (shared, dir *os.File, err error) {
 	img, err := os.Open(self)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer img.Close()
 	fi, err := img.Stat()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if fi.Mode()&(os.ModeSetuid|os.ModeSetgid) == 0 {
-		return nil, errNotShared
+		return nil, nil, errNotShared
 	}
 	path, err := os.Readlink(self)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return nil, err
+	if dir, err = os.Open(filepath.Dir(path)); err != nil {
+		return nil, nil, err
 	}
-	defer dir.Close()
 	if !rootOnly(dir, true) {
-		return nil, errNotShared
+		dir.Close()
+		return nil, nil, errNotShared
 	}
 	fd, err := syscall.Openat(int(dir.Fd()), "qmail", syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		dir.Close()
+		return nil, nil, err
 	}
-	shared := os.NewFile(uintptr(fd), filepath.Join(filepath.Dir(path), "qmail"))
+	shared = os.NewFile(uintptr(fd), filepath.Join(filepath.Dir(path), "qmail"))
 	if !rootOnly(shared, false) || !sameFileOrBytes(img, shared) {
 		shared.Close()
-		return nil, errNotShared
+		dir.Close()
+		return nil, nil, errNotShared
 	}
-	return shared, nil
+	return shared, dir, nil
 }
 
 // rootOnly says whether f is a folder (dir) or a regular file that

@@ -85,17 +85,19 @@ func TestSharedQueueImage(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir, self := setup(t)
 			c.change(dir)
-			f, err := sharedQueueImage(self)
+			f, d, err := sharedQueueImage(self)
 			if c.ok {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
 				}
-				if f.Name() != filepath.Join(dir, "qmail") {
-					t.Errorf("opened %s", f.Name())
+				if f.Name() != filepath.Join(dir, "qmail") || d.Name() != dir {
+					t.Errorf("opened %s in %s", f.Name(), d.Name())
 				}
 				f.Close()
+				d.Close()
 			} else if err == nil {
 				f.Close()
+				d.Close()
 				t.Errorf("accepted %s", f.Name())
 			}
 		})

@@ -126,39 +126,53 @@ func TestDirectOnlyForOneRecipient(t *testing.T) {
 	}
 }
 
-// TestDirectWaitingHandedBack: a direct message that waits directWait for
-// a slot is preprocessed as qmail does (so qmail-qread lists it), without
-// a second "new msg", and delivered when a slot frees.
-func TestDirectWaitingHandedBack(t *testing.T) {
-	release := make(chan struct{})
-	var rec *queued
-	var first, second uint64
-	h := startWith(t, map[string]string{"me": "example.com\n", "concurrencylocal": "1\n"},
+// startSlotHeld starts qmail-send with one local slot and a directWait
+// of 50 ms, and a first message to slow@example.com whose delivery holds
+// that slot until release is closed (20 s at most); it returns once that
+// delivery has started.
+func startSlotHeld(t *testing.T) (h *harness, rec *queued, slow uint64, release chan struct{}) {
+	release = make(chan struct{})
+	h = startWith(t, map[string]string{"me": "example.com\n", "concurrencylocal": "1\n"},
 		func(c spawnproto.Command) (byte, string) {
 			rec.look(c)
 			if c.Recipient == "slow@example.com" {
 				select {
 				case <-release:
-				case <-time.After(10 * time.Second):
+				case <-time.After(20 * time.Second):
 				}
 			}
 			return 'K', "ok"
 		}, nil, func(h *harness) {
 			h.directWait = 50 * time.Millisecond
 			rec = newQueued(h.q)
-			first = rec.injectFor(h, "slow@example.com")
+			slow = rec.injectFor(h, "slow@example.com")
 		})
-	h.expect("new msg " + itoaT(first))
+	h.expect("new msg " + itoaT(slow))
 	h.next()
-	h.expect("starting delivery 1: msg " + itoaT(first) + " to local slow@example.com")
-	second = rec.injectFor(h, "next@example.com")
+	h.expect("starting delivery 1: msg " + itoaT(slow) + " to local slow@example.com")
+	return h, rec, slow, release
+}
+
+// untilHandedBack waits (10 s at most) until message n has been
+// preprocessed as qmail does: todo/N gone, local/N there.
+func (h *harness) untilHandedBack(n uint64) {
+	h.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for exists(h.q.Todo(second)) || !exists(h.q.Local(second)) {
+	for exists(h.q.Todo(n)) || !exists(h.q.Local(n)) {
 		if time.Now().After(deadline) {
-			t.Fatalf("waiting direct message not preprocessed; saw %q", h.all)
+			h.t.Fatalf("message %d not handed back to preprocessing; saw %q", n, h.all)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestDirectWaitingHandedBack: a direct message that waits directWait for
+// a slot is preprocessed as qmail does (so qmail-qread lists it), without
+// a second "new msg", and delivered when a slot frees.
+func TestDirectWaitingHandedBack(t *testing.T) {
+	h, rec, first, release := startSlotHeld(t)
+	second := rec.injectFor(h, "next@example.com")
+	h.untilHandedBack(second)
 	if data, _ := os.ReadFile(h.q.Local(second)); string(data) != "Tnext@example.com\x00" {
 		t.Errorf("local file %q", data)
 	}
@@ -183,27 +197,7 @@ func TestDirectWaitingHandedBack(t *testing.T) {
 // heap and handed back in turn (heap.Remove by its index), and in the
 // end every recipient is delivered exactly once, none lost, none twice.
 func TestDirectManyWaitingHandedBack(t *testing.T) {
-	release := make(chan struct{})
-	var rec *queued
-	var slow uint64
-	h := startWith(t, map[string]string{"me": "example.com\n", "concurrencylocal": "1\n"},
-		func(c spawnproto.Command) (byte, string) {
-			rec.look(c)
-			if c.Recipient == "slow@example.com" {
-				select {
-				case <-release:
-				case <-time.After(20 * time.Second):
-				}
-			}
-			return 'K', "ok"
-		}, nil, func(h *harness) {
-			h.directWait = 50 * time.Millisecond
-			rec = newQueued(h.q)
-			slow = rec.injectFor(h, "slow@example.com")
-		})
-	h.expect("new msg " + itoaT(slow))
-	h.next()
-	h.expect("starting delivery 1: msg " + itoaT(slow) + " to local slow@example.com")
+	h, rec, slow, release := startSlotHeld(t)
 	var direct, pair []uint64
 	rcpts := []string{"slow@example.com"}
 	for i := 0; i < 24; i++ {
@@ -216,14 +210,8 @@ func TestDirectManyWaitingHandedBack(t *testing.T) {
 			pair = append(pair, rec.injectFor(h, a, b))
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
 	for _, n := range direct {
-		for exists(h.q.Todo(n)) || !exists(h.q.Local(n)) {
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting direct message %d not handed back; saw %q", n, h.all)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		h.untilHandedBack(n)
 	}
 	close(release)
 	h.untilEnded(append(append([]uint64{slow}, direct...), pair...)...)
@@ -252,14 +240,7 @@ func TestDirectDeferralHandedBack(t *testing.T) {
 	h.next()
 	h.expect("starting delivery 1: msg " + itoaT(n) + " to local bob@example.com")
 	h.expect("delivery 1: deferral: Mailbox_busy._(#4.2.1)/")
-	// Handed back: preprocessed as qmail does, todo/N gone.
-	deadline := time.Now().Add(10 * time.Second)
-	for exists(h.q.Todo(n)) || !exists(h.q.Local(n)) {
-		if time.Now().After(deadline) {
-			t.Fatal("deferred direct message not preprocessed")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	h.untilHandedBack(n) // preprocessed as qmail does, todo/N gone
 	if code := h.stop(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
