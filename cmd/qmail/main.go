@@ -64,11 +64,42 @@ func nameThreads() {
 	b := append([]byte(name), 0)
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
 	runtime.KeepAlive(b)
-	tasks, _ := os.ReadDir("/proc/self/task")
-	self := strconv.Itoa(unix.Gettid())
-	for _, t := range tasks {
-		if t.Name() != self {
-			os.WriteFile("/proc/self/task/"+t.Name()+"/comm", []byte(name), 0)
+	self := unix.Gettid()
+	for _, tid := range threadIDs() {
+		if tid == self {
+			continue
+		}
+		fd, err := unix.Open("/proc/self/task/"+strconv.Itoa(tid)+"/comm", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Write(fd, []byte(name))
+			unix.Close(fd)
+		}
+	}
+}
+
+// threadIDs lists the process's threads from /proc/self/task, with raw
+// system calls only: an os.File made in init would start the runtime's
+// poller, whose descriptors would then take 3-6 before qmail-start can
+// hold them (holdLowFDs), which made qmail-start die at its exec (exit 2,
+// TestRootModeStartEveryTime).
+func threadIDs() []int {
+	fd, err := unix.Open("/proc/self/task", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(fd)
+	var ids []int
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.ReadDirent(fd, buf)
+		if err != nil || n <= 0 {
+			return ids
+		}
+		_, _, names := unix.ParseDirent(buf[:n], -1, nil)
+		for _, nm := range names {
+			if id, err := strconv.Atoi(nm); err == nil {
+				ids = append(ids, id)
+			}
 		}
 	}
 }
