@@ -4,6 +4,13 @@
 #
 #   bench/compare.sh [RUNS] [WORKLOAD...]     (default: 3 runs of W1 W3L500 W3L5000)
 #
+# The MTAs take turns: Postfix's first run of every workload, goqmail's first, Postfix's
+# second, and so on, each MTA started afresh for its turn. This machine drifts by a third
+# in minutes (both MTAs' CPU per message moved in one series, in opposite directions), and
+# turns put the two sides of each ratio in the same minutes; the table then also gives the
+# median of the per-turn ratios. SEQUENTIAL=1 runs all of Postfix's runs first, then all
+# of goqmail's, as before 2026-12-02 13:50 UTC.
+#
 # Environment: BENCH_ARGS is passed to workloads.sh before the workloads (e.g.
 # BENCH_ARGS="-m 500" for a quick check with 500 messages instead of 20000); QHOME is
 # goqmail's bench home (default /var/qmail-bench); ONLY=postfix or ONLY=goqmail runs one.
@@ -43,16 +50,24 @@ fi
 "$HERE/run-goqmail.sh" stop >/dev/null 2>&1 || true
 postfix stop >/dev/null 2>&1 || true
 
+# One MTA's runs: postfix_runs N and goqmail_runs N run every workload N times.
+postfix_runs() {
+  # shellcheck disable=SC2086 # BENCH_ARGS is a list of options
+  PORT=2525 "$SHARED/run-postfix.sh" bench "$1" ${BENCH_ARGS:-} "${WORKLOADS[@]}" ||
+    echo "compare.sh: the Postfix run failed (exit $?)" >&2
+  postfix stop >/dev/null 2>&1 || true
+}
+goqmail_runs() {
+  "$HERE/run-goqmail.sh" bench "$1" "${WORKLOADS[@]}" || echo "compare.sh: the goqmail run failed (exit $?)" >&2
+  "$HERE/run-goqmail.sh" stop >/dev/null 2>&1 || true
+}
+WORKLOADS=("$@")
+
 if [ "${ONLY:-postfix}" = postfix ]; then
   # Debian's "No configuration" leaves no main.cf; postconf -e needs one to edit.
   [ -f /etc/postfix/main.cf ] || cp /usr/share/postfix/main.cf.debian /etc/postfix/main.cf
   "$SHARED/run-postfix.sh" setup
-  # shellcheck disable=SC2086 # BENCH_ARGS is a list of options
-  PORT=2525 "$SHARED/run-postfix.sh" bench "$RUNS" ${BENCH_ARGS:-} "$@" ||
-    echo "compare.sh: the Postfix run failed (exit $?)" >&2
-  postfix stop >/dev/null 2>&1 || true
 fi
-
 if [ "${ONLY:-goqmail}" = goqmail ]; then
   # An install made before qmail-remote existed lacks it: set it up again.
   # Otherwise build and reinstall bin/, so the run measures this checkout.
@@ -61,8 +76,15 @@ if [ "${ONLY:-goqmail}" = goqmail ]; then
   else
     "$HERE/run-goqmail.sh" setup
   fi
-  "$HERE/run-goqmail.sh" bench "$RUNS" "$@" || echo "compare.sh: the goqmail run failed (exit $?)" >&2
-  "$HERE/run-goqmail.sh" stop >/dev/null 2>&1 || true
+fi
+if [ -n "${SEQUENTIAL:-}" ] || [ -n "${ONLY:-}" ]; then
+  [ "${ONLY:-postfix}" = postfix ] && postfix_runs "$RUNS"
+  [ "${ONLY:-goqmail}" = goqmail ] && goqmail_runs "$RUNS"
+else
+  for ((turn = 1; turn <= RUNS; turn++)); do
+    postfix_runs 1
+    goqmail_runs 1
+  done
 fi
 
 # Table: medians per MTA and workload from runs.tsv; ratio goqmail/Postfix of the
@@ -84,7 +106,7 @@ awk -F'\t' '
     if (!($3 in seen)) { seen[$3] = 1; order[++nw] = $3 }
   }
   END {
-    printf "%-9s | %-22s | %-22s | %-17s | %s\n", "workload", "Postfix msg/s (wall s)", "goqmail msg/s (wall s)", "goqmail/Postfix", "CPU ms/msg P / g"
+    printf "%-9s | %-22s | %-22s | %-17s | %-12s | %s\n", "workload", "Postfix msg/s (wall s)", "goqmail msg/s (wall s)", "goqmail/Postfix", "per turn", "CPU ms/msg P / g"
     for (i = 1; i <= nw; i++) {
       w = order[i]
       for (m = 1; m <= 2; m++) {
@@ -98,12 +120,19 @@ awk -F'\t' '
       p = (r[1] == "") ? "-" : sprintf("%.1f (%.2f) n=%d", r[1], t[1], runs[1])
       g = (r[2] == "") ? "-" : sprintf("%.1f (%.2f) n=%d", r[2], t[2], runs[2])
       ratio = (r[1] != "" && r[2] != "" && r[1] > 0) ? sprintf("%.3f (time x%.1f)", r[2] / r[1], t[2] / t[1]) : "-"
+      # The k-th run of each side, taken in turns: the median of their ratios.
+      kp = "postfix" SUBSEP w; kg = "goqmail" SUBSEP w; np = 0
+      if ((kp in n) && (kg in n)) {
+        delete a
+        for (j = 1; j <= n[kp] && j <= n[kg]; j++) if (rate[kp, j] > 0) a[++np] = rate[kg, j] / rate[kp, j]
+      }
+      turns = (np > 0) ? sprintf("%.3f", median(a, np)) : "-"
       cp = (r[1] != "" && c[1] >= 0) ? sprintf("%.1f", c[1]) : "-"
       cg = (r[2] != "" && c[2] >= 0) ? sprintf("%.1f", c[2]) : "-"
       note = ""
       if (r[1] != "" && bad[1]) note = note " postfix:" bad[1] " run(s) with delivered!=msgs"
       if (r[2] != "" && bad[2]) note = note " goqmail:" bad[2] " run(s) with delivered!=msgs"
-      printf "%-9s | %-22s | %-22s | %-17s | %s / %s%s\n", w, p, g, ratio, cp, cg, note
+      printf "%-9s | %-22s | %-22s | %-17s | %-12s | %s / %s%s\n", w, p, g, ratio, turns, cp, cg, note
     }
   }' "$OUTDIR/runs.tsv" | tee "$OUTDIR/table.txt"
 echo "results: $OUTDIR (runs.tsv, summary.txt, table.txt)"
