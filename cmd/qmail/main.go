@@ -127,7 +127,9 @@ func run() int {
 			// A long-lived worker runs on from bin/qmail, the
 			// file tcpserver runs from, to share its pages.
 			// No return unless it could not.
-			prog.ExecSharedQueue(args, os.Environ())
+			if err := prog.ExecSharedQueue(args, os.Environ()); err != nil && err != prog.ErrNotShared {
+				fmt.Fprintf(os.Stderr, "qmail-queue: warning: worker runs from its own copy, not bin/qmail: %v\n", err)
+			}
 		}
 		ctx := &prog.Context{
 			Args:   args,

@@ -35,13 +35,29 @@ func SharedImage(bin, name string) string {
 		return own
 	}
 	b, err := os.Stat(shared)
-	if err != nil || os.SameFile(a, b) {
+	if err != nil || os.SameFile(a, b) || b.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 {
+		return own
+	}
+	// Run as root (root mode), the daemons it starts (qmail-lspawn stays
+	// root) must come from a file and folder only root can change between
+	// the comparison and the exec.
+	if os.Geteuid() == 0 && (!rootOnlyPath(bin, true) || !rootOnlyPath(shared, false)) {
 		return own
 	}
 	if SameProgram(own, shared) {
 		return shared
 	}
 	return own
+}
+
+// rootOnlyPath is rootOnly for the file or folder at p.
+func rootOnlyPath(p string, dir bool) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return rootOnly(f, dir)
 }
 
 // IsInstalledSelf is IsSelf(bin/NAME) for a daemon installed as bin/OWN:
@@ -51,13 +67,21 @@ func SharedImage(bin, name string) string {
 // bytes) asking about a program installed as the same copy: qmail-rspawn,
 // running as qmailr, about bin/qmail-remote, both leading to
 // bin/qmail.0711, which qmailr may execute but not read to compare.
+// That file must at least be a regular file of bin/qmail's size: one
+// wrapper script that both names lead to (and that runs bin/qmail) is
+// not taken for the program.
 func IsInstalledSelf(bin, own, name string) bool {
 	path := filepath.Join(bin, name)
 	if IsSelf(path) {
 		return true
 	}
-	mine := filepath.Join(bin, own)
-	return mine != path && sameFile(path, mine) && IsSelf(filepath.Join(bin, "qmail"))
+	mine, shared := filepath.Join(bin, own), filepath.Join(bin, "qmail")
+	if mine == path || !sameFile(path, mine) || !IsSelf(shared) {
+		return false
+	}
+	a, err := os.Stat(mine)
+	b, err2 := os.Stat(shared)
+	return err == nil && err2 == nil && a.Mode().IsRegular() && a.Size() == b.Size()
 }
 
 // ExecSharedQueue is for a setuid copy (bin/qmail-queue, setuid qmailq)
@@ -74,8 +98,8 @@ func IsInstalledSelf(bin, own, name string) bool {
 // in a folder of its own: so the path comes from the running image's
 // own location, the folder and bin/qmail in it must belong to root and
 // be writable by nobody else (only root put them there), bin/qmail must
-// have this executable's bytes, and it is exec'd through the open
-// descriptor of the folder checked.
+// have this executable's bytes and no setuid or setgid bit, and the
+// descriptor compared is the one exec'd.
 func ExecSharedQueue(args, env []string) error {
 	f, dir, err := sharedQueueImage("/proc/self/exe")
 	if err != nil {
@@ -83,11 +107,17 @@ func ExecSharedQueue(args, env []string) error {
 	}
 	defer f.Close()
 	defer dir.Close()
-	// Through the folder checked, so that the kernel names the threads
-	// "qmail" (after the last part of the path), not a descriptor's
-	// number; only root can have put another file there since.
-	return syscall.Exec("/proc/self/fd/"+strconv.Itoa(int(dir.Fd()))+"/qmail", args, env)
+	// The very file compared, through its descriptor: a new bin/qmail
+	// renamed into place meanwhile (an upgrade) is not exec'd as this
+	// version's worker.
+	return syscall.Exec("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), args, env)
 }
+
+// ErrNotShared says that a setuid copy keeps running from its own file
+// because it is not one that may run from bin/qmail (not setuid, or no
+// trustworthy bin/qmail of the same bytes beside it): the expected case
+// outside a root-mode install, not worth a warning.
+var ErrNotShared = errNotShared
 
 // errNotShared says why a setuid copy keeps running from its own file.
 var errNotShared = errors.New("not a setuid copy beside a root-owned bin/qmail of the same bytes")
@@ -126,7 +156,12 @@ func sharedQueueImage(self string) (shared, dir *os.File, err error) {
 		return nil, nil, err
 	}
 	shared = os.NewFile(uintptr(fd), filepath.Join(filepath.Dir(path), "qmail"))
-	if !rootOnly(shared, false) || !sameFileOrBytes(img, shared) {
+	// Not setuid or setgid itself, and not this very file: either would
+	// make the exec'd worker come back here and exec itself for ever (and
+	// a setuid-root bin/qmail would give the worker root).
+	sfi, err := shared.Stat()
+	if err != nil || sfi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 || os.SameFile(fi, sfi) ||
+		!rootOnly(shared, false) || !sameFileOrBytes(img, shared) {
 		shared.Close()
 		dir.Close()
 		return nil, nil, errNotShared

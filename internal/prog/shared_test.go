@@ -35,6 +35,17 @@ func TestSharedImage(t *testing.T) {
 			t.Errorf("SharedImage(%s) = %s, want %s", name, got, want)
 		}
 	}
+	if os.Getuid() == 0 {
+		// Run as root, only a bin/qmail nobody else can change is exec'd.
+		os.Chmod(shared, 0o775)
+		if got := SharedImage(bin, "qmail-send"); got != filepath.Join(bin, "qmail-send") {
+			t.Errorf("group-writable bin/qmail: SharedImage(qmail-send) = %s", got)
+		}
+		os.Chmod(shared, 0o755|os.ModeSetuid)
+		if got := SharedImage(bin, "qmail-send"); got != filepath.Join(bin, "qmail-send") {
+			t.Errorf("setuid bin/qmail: SharedImage(qmail-send) = %s", got)
+		}
+	}
 	os.Remove(shared)
 	if got := SharedImage(bin, "qmail-send"); got != filepath.Join(bin, "qmail-send") {
 		t.Errorf("without bin/qmail: SharedImage(qmail-send) = %s", got)
@@ -80,6 +91,12 @@ func TestSharedQueueImage(t *testing.T) {
 			os.Symlink("qmail-queue", filepath.Join(d, "qmail"))
 		}, false},
 		{"no qmail", func(d string) { os.Remove(filepath.Join(d, "qmail")) }, false},
+		// Either would make the exec'd worker exec itself for ever.
+		{"qmail setgid", func(d string) { os.Chmod(filepath.Join(d, "qmail"), 0o755|os.ModeSetgid) }, false},
+		{"qmail the copy itself", func(d string) {
+			os.Remove(filepath.Join(d, "qmail"))
+			os.Link(filepath.Join(d, "qmail-queue"), filepath.Join(d, "qmail"))
+		}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -112,12 +129,18 @@ func TestIsInstalledSelf(t *testing.T) {
 	_, data := selfBytes(t)
 	bin := t.TempDir()
 	os.WriteFile(filepath.Join(bin, "qmail"), data, 0o755)
-	// Other bytes, so that only the same-file rule can say yes (a copy
-	// the daemon could not read would not compare either).
-	os.WriteFile(filepath.Join(bin, "qmail.0711"), []byte("a copy it cannot read"), 0o711)
+	// Other bytes of the same size, so that only the same-file rule can
+	// say yes (a copy the daemon could not read would not compare either).
+	other := append([]byte(nil), data...)
+	other[len(other)/2] ^= 0xff
+	os.WriteFile(filepath.Join(bin, "qmail.0711"), other, 0o711)
 	os.Symlink("qmail.0711", filepath.Join(bin, "qmail-rspawn"))
 	os.Symlink("qmail.0711", filepath.Join(bin, "qmail-remote"))
 	os.WriteFile(filepath.Join(bin, "qmail-wrapped"), []byte("#!/bin/sh\n"), 0o755)
+	// One dispatcher script that two names lead to is not the program.
+	os.WriteFile(filepath.Join(bin, "dispatch"), []byte("#!/bin/sh\nexec -a \"$0\" qmail \"$@\"\n"), 0o755)
+	os.Symlink("dispatch", filepath.Join(bin, "qmail-lspawn"))
+	os.Symlink("dispatch", filepath.Join(bin, "qmail-local"))
 	os.Symlink("qmail", filepath.Join(bin, "qmail-smtpd"))
 	for _, c := range []struct {
 		own, name string
@@ -127,7 +150,8 @@ func TestIsInstalledSelf(t *testing.T) {
 		{"qmail-rspawn", "qmail-wrapped", false},
 		{"qmail-rspawn", "qmail-smtpd", true}, // bin/qmail itself: IsSelf
 		{"qmail-remote", "qmail-remote", false},
-		{"qmail-lspawn", "qmail-remote", false}, // no bin/qmail-lspawn
+		{"qmail-lspawn", "qmail-remote", false}, // other files
+		{"qmail-lspawn", "qmail-local", false},  // one wrapper, not the program
 	} {
 		if got := IsInstalledSelf(bin, c.own, c.name); got != c.want {
 			t.Errorf("IsInstalledSelf(%s, %s) = %v, want %v", c.own, c.name, got, c.want)
