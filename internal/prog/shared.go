@@ -101,12 +101,11 @@ func IsInstalledSelf(bin, own, name string) bool {
 // have this executable's bytes and no setuid or setgid bit, and the
 // descriptor compared is the one exec'd.
 func ExecSharedQueue(args, env []string) error {
-	f, dir, err := sharedQueueImage("/proc/self/exe")
+	f, err := sharedQueueImage("/proc/self/exe")
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	defer dir.Close()
 	// The very file compared, through its descriptor: a new bin/qmail
 	// renamed into place meanwhile (an upgrade) is not exec'd as this
 	// version's worker.
@@ -117,45 +116,41 @@ func ExecSharedQueue(args, env []string) error {
 // because it is not one that may run from bin/qmail (not setuid, or no
 // trustworthy bin/qmail of the same bytes beside it): the expected case
 // outside a root-mode install, not worth a warning.
-var ErrNotShared = errNotShared
-
-// errNotShared says why a setuid copy keeps running from its own file.
-var errNotShared = errors.New("not a setuid copy beside a root-owned bin/qmail of the same bytes")
+var ErrNotShared = errors.New("not a setuid copy beside a root-owned bin/qmail of the same bytes")
 
 // sharedQueueImage opens the bin/qmail a setuid copy at self (a path
 // through which the running image can be read; its link target names
-// its folder) may exec itself from, and that folder, or says why it may
-// not.
-func sharedQueueImage(self string) (shared, dir *os.File, err error) {
+// its folder) may exec itself from, or says why it may not.
+func sharedQueueImage(self string) (*os.File, error) {
 	img, err := os.Open(self)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer img.Close()
 	fi, err := img.Stat()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if fi.Mode()&(os.ModeSetuid|os.ModeSetgid) == 0 {
-		return nil, nil, errNotShared
+		return nil, ErrNotShared
 	}
 	path, err := os.Readlink(self)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if dir, err = os.Open(filepath.Dir(path)); err != nil {
-		return nil, nil, err
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return nil, err
 	}
+	defer dir.Close()
 	if !rootOnly(dir, true) {
-		dir.Close()
-		return nil, nil, errNotShared
+		return nil, ErrNotShared
 	}
 	fd, err := syscall.Openat(int(dir.Fd()), "qmail", syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		dir.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	shared = os.NewFile(uintptr(fd), filepath.Join(filepath.Dir(path), "qmail"))
+	shared := os.NewFile(uintptr(fd), filepath.Join(filepath.Dir(path), "qmail"))
 	// Not setuid or setgid itself, and not this very file: either would
 	// make the exec'd worker come back here and exec itself for ever (and
 	// a setuid-root bin/qmail would give the worker root).
@@ -163,10 +158,9 @@ func sharedQueueImage(self string) (shared, dir *os.File, err error) {
 	if err != nil || sfi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 || os.SameFile(fi, sfi) ||
 		!rootOnly(shared, false) || !sameFileOrBytes(img, shared) {
 		shared.Close()
-		dir.Close()
-		return nil, nil, errNotShared
+		return nil, ErrNotShared
 	}
-	return shared, dir, nil
+	return shared, nil
 }
 
 // rootOnly says whether f is a folder (dir) or a regular file that
