@@ -10,6 +10,7 @@ import (
 
 	"goqmail/internal/durable"
 	"goqmail/internal/ids"
+	"goqmail/internal/queuefs"
 )
 
 // queueFolder is one folder of queue/ as qmail's install makes it
@@ -116,6 +117,19 @@ func (f *fsck) checkLayout() error {
 				}
 				return "replaced by a named pipe", f.makeFIFO(trig)
 			}})
+	}
+	done := f.q.Path("lock", "directdone")
+	fi, ok, err = lstat(done)
+	switch {
+	case err != nil:
+		return f.pathErr(err)
+	case !ok:
+		f.report(done, "missing: qmail-send delivers no message straight from todo (slower)", action{would: "-f would create it",
+			fn: func() (string, error) {
+				return "created", f.makeFile(done, true, 0o600, make([]byte, queuefs.DoneMarksSize))
+			}})
+	case !fi.Mode().IsRegular():
+		f.report(done, "not a regular file: qmail-send delivers no message straight from todo (slower)", action{would: "-f cannot repair this: remove it by hand", human: true})
 	}
 	tcpto := f.q.Path("lock", "tcpto")
 	fi, ok, err = lstat(tcpto)

@@ -118,17 +118,26 @@ func TestQfsck(t *testing.T) {
 				},
 			}
 		}},
-		{"missing trigger and tcpto", func(x *fx) fsckWant {
+		{"missing trigger, directdone and tcpto", func(x *fx) fsckWant {
 			os.Remove(x.path("lock/trigger"))
+			os.Remove(x.path("lock/directdone"))
 			os.Remove(x.path("lock/tcpto"))
 			return fsckWant{
 				report: []string{
 					"lock/trigger: missing: qmail-send cannot start; -f would create it",
+					"lock/directdone: missing: qmail-send delivers no message straight from todo (slower); -f would create it",
 					"lock/tcpto: missing: qmail-remote cannot remember unreachable hosts; -f would create it",
 				},
 				fixed: []string{
 					"lock/trigger: missing: qmail-send cannot start; created",
+					"lock/directdone: missing: qmail-send delivers no message straight from todo (slower); created",
 					"lock/tcpto: missing: qmail-remote cannot remember unreachable hosts; created",
+				},
+				after: func(t *testing.T) {
+					if fi, err := os.Stat(x.path("lock/directdone")); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() != queuefs.DoneMarksSize {
+						t.Errorf("directdone %v %v", fi, err)
+					}
+					checkOwner(t, x, "lock/directdone")
 				},
 			}
 		}},

@@ -201,6 +201,7 @@ func TestRootMode(t *testing.T) {
 		{"alias", id.Alias, id.GidQmail, 0o2755, ""},
 		{"queue/lock/tcpto", id.Qmailr, id.GidQmail, 0o644, ""},
 		{"queue/lock/trigger", id.Qmails, id.GidQmail, 0o622, ""},
+		{"queue/lock/directdone", id.Qmails, id.GidQmail, 0o600, ""},
 		{"queue/info/7", id.Qmails, id.GidQmail, 0o700, ""},
 		{"queue/mess/7", id.Qmailq, id.GidQmail, 0o750, ""},
 		{"boot/supervise/qmail-send/log/main", id.Qmaill, id.GidNofiles, 0o755, ""},

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"goqmail/internal/ids"
+	"goqmail/internal/queuefs"
 )
 
 // split is conf-split: the number of hashed queue subfolders.
@@ -148,6 +149,10 @@ func layout(p params) []node {
 	n = append(n,
 		node{path: "queue/lock/tcpto", kind: kTcpto, owner: roleQmailr, mode: 0o644},
 		node{path: "queue/lock/sendmutex", kind: kFile, owner: roleQmails, mode: 0o600, keep: true},
+		// The D marks of direct messages (qmail-send; goqmail), kept:
+		// emptied, they would have those messages delivered again.
+		node{path: "queue/lock/directdone", kind: kFile, owner: roleQmails, mode: 0o600, keep: true,
+			content: string(make([]byte, queuefs.DoneMarksSize))},
 		node{path: "queue/lock/trigger", kind: kFIFO, owner: roleQmails, mode: 0o622},
 	)
 	n = append(n, binNodes(p)...)

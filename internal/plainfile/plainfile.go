@@ -37,14 +37,25 @@ func Open(path string, flag int, perm os.FileMode) (*os.File, error) {
 
 // ReadFile is os.ReadFile through Open.
 func ReadFile(path string) ([]byte, error) {
+	data, _, err := ReadFileStat(path)
+	return data, err
+}
+
+// ReadFileStat is ReadFile that also returns the file's fstat, taken
+// before it was read: the identity (inode, times) of the very file whose
+// bytes these are, which a later stat by name might not be.
+func ReadFileStat(path string) ([]byte, unix.Stat_t, error) {
+	var st unix.Stat_t
 	f, err := Open(path, os.O_RDONLY, 0)
 	if err != nil {
-		return nil, err
+		return nil, st, err
 	}
 	defer f.Close()
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, st, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
 	size := 512
-	var st unix.Stat_t
-	if unix.Fstat(int(f.Fd()), &st) == nil && st.Size > 0 && st.Size < 1<<30 {
+	if st.Size > 0 && st.Size < 1<<30 {
 		size = int(st.Size) + 1 // one more, to see the end at once
 	}
 	data := make([]byte, 0, size)
@@ -52,10 +63,10 @@ func ReadFile(path string) ([]byte, error) {
 		n, err := f.Read(data[len(data):cap(data)])
 		data = data[:len(data)+n]
 		if err == io.EOF {
-			return data, nil
+			return data, st, nil
 		}
 		if err != nil {
-			return data, err
+			return data, st, err
 		}
 		if len(data) == cap(data) {
 			data = append(data, 0)[:len(data)]

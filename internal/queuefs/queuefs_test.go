@@ -238,9 +238,11 @@ func TestMakeTree(t *testing.T) {
 	if !bytes.Equal(tcpto, make([]byte, 1024)) {
 		t.Errorf("tcpto: %d bytes, want 1024 NULs", len(tcpto))
 	}
-	fi, err = os.Stat(filepath.Join(dir, "lock", "sendmutex"))
-	if err != nil || fi.Size() != 0 || !fi.Mode().IsRegular() {
-		t.Errorf("sendmutex: %v %v", fi, err)
+	for name, size := range map[string]int64{"sendmutex": 0, "directdone": DoneMarksSize} {
+		fi, err = os.Stat(filepath.Join(dir, "lock", name))
+		if err != nil || fi.Size() != size || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v", name, fi, err)
+		}
 	}
 	if err := SyncDir(dir); err != nil {
 		t.Errorf("SyncDir: %v", err)

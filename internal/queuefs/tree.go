@@ -7,9 +7,6 @@ import (
 	"syscall"
 )
 
-// MakeTree creates an empty queue folder at dir with every subfolder and
-// lock file, owned by the caller, with qmail's modes. install sets owners
-// afterwards; tests use it as it is.
 // Folders are q's folders named, each hashed one (mess, info, local,
 // remote) as its Split subfolders: for a writer that checks where they
 // are (durable.OpenFSFor).
@@ -28,6 +25,13 @@ func (q Queue) Folders(names ...string) []string {
 	return out
 }
 
+// DoneMarksSize is the size of a new lock/directdone (qmail-send's
+// donemarks.go): one page of free records.
+const DoneMarksSize = 4096
+
+// MakeTree creates an empty queue folder at dir with every subfolder and
+// lock file, owned by the caller, with qmail's modes. install sets owners
+// afterwards; tests use it as it is.
 func MakeTree(dir string) error {
 	mk := func(p string, mode os.FileMode) error {
 		if err := os.MkdirAll(p, mode); err != nil {
@@ -65,9 +69,14 @@ func MakeTree(dir string) error {
 			return err
 		}
 	}
-	if _, err := os.Stat(filepath.Join(lock, "sendmutex")); os.IsNotExist(err) {
-		if err := os.WriteFile(filepath.Join(lock, "sendmutex"), nil, 0o600); err != nil {
-			return err
+	// sendmutex, and directdone: the D marks of the messages qmail-send
+	// delivers straight from todo/ (goqmail), one page of zeros written
+	// out so that a mark never needs a new block.
+	for name, size := range map[string]int{"sendmutex": 0, "directdone": DoneMarksSize} {
+		if _, err := os.Stat(filepath.Join(lock, name)); os.IsNotExist(err) {
+			if err := os.WriteFile(filepath.Join(lock, name), make([]byte, size), 0o600); err != nil {
+				return err
+			}
 		}
 	}
 	trig := filepath.Join(lock, "trigger")

@@ -282,19 +282,28 @@ func (s *sender) handleReport(r report) {
 		}
 		text += dyingText
 	}
+	// The D mark is made before the result's line, the line logged
+	// before any warning of the mark, as qmail logs them: a qmail-send
+	// killed in between has logged no success it would repeat, so its
+	// log shows every delivery it could repeat as one in flight.
 	switch status {
 	case 'K':
+		warn := s.markDone(r.ch, m, d.rec)
 		s.logf("delivery %d: success: %s\n", d.num, addr.LogSafe(text))
-		s.markDone(r.ch, m, d.rec)
+		s.logWarning(warn)
 	case 'Z':
 		s.logf("delivery %d: deferral: %s\n", d.num, addr.LogSafe(text))
 	case 'D':
-		s.logf("delivery %d: failure: %s\n", d.num, addr.LogSafe(text))
-		if err := s.appendBounce(m, d.recip, text); err != nil {
-			s.logf("alert: unable to append to bounce message; HELP! will try again later\n")
-		} else {
-			s.markDone(r.ch, m, d.rec)
+		err := s.appendBounce(m, d.recip, text)
+		warn := ""
+		if err == nil {
+			warn = s.markDone(r.ch, m, d.rec)
 		}
+		s.logf("delivery %d: failure: %s\n", d.num, addr.LogSafe(text))
+		if err != nil {
+			s.logf("alert: unable to append to bounce message; HELP! will try again later\n")
+		}
+		s.logWarning(warn)
 	default:
 		s.logf("delivery %d: report mangled, will defer\n", d.num)
 	}
@@ -302,14 +311,27 @@ func (s *sender) handleReport(r report) {
 	s.maybeEndPass(r.ch, m)
 }
 
-// markDone overwrites a record's T with D.
-func (s *sender) markDone(c int, m *message, rec int) {
+// logWarning logs a warning line if there is one.
+func (s *sender) logWarning(w string) {
+	if w != "" {
+		s.logf("%s", w)
+	}
+}
+
+// markDone overwrites a record's T with D; for a direct message, whose
+// one record is in memory, it also writes the message's mark in
+// lock/directdone (donemarks.go). It returns the warning to log if the
+// mark could not be made, or "".
+func (s *sender) markDone(c int, m *message, rec int) string {
 	mc := m.chans[c]
 	mc.numtodo--
 	mc.recs[rec].Done = true
 	if mc.mem != nil {
 		mc.mem[mc.recs[rec].Offset] = 'D'
-		return
+		if s.marks.mark(m.num, m.ident) != nil {
+			return "warning: trouble marking " + s.rel(s.q.Path("lock", doneMarksName)) + "; message will be delivered twice!\n"
+		}
+		return ""
 	}
 	p := s.q.Chan(c == 1, m.num)
 	f, err := plainfile.Open(p, os.O_WRONLY, 0)
@@ -320,8 +342,9 @@ func (s *sender) markDone(c int, m *message, rec int) {
 		}
 	}
 	if err != nil {
-		s.logf("warning: trouble marking %s; message will be delivered twice!\n", s.rel(p))
+		return "warning: trouble marking " + s.rel(p) + "; message will be delivered twice!\n"
 	}
+	return ""
 }
 
 // maybeEndPass ends a pass once every record was started and answered.
@@ -346,10 +369,10 @@ func (s *sender) maybeEndPass(c int, m *message) {
 	mc.inPass = false
 	mc.recs = nil
 	mc.batched = nil
-	// A direct message's marks live only in memory: deferred, it is
-	// handed back; done, it goes on to be finished even when qmail-send
-	// is exiting after a lost spawner (shutdown finishes it), or its
-	// todo/N would have the next qmail-send deliver it again.
+	// A direct message deferred is handed back; done, it goes on to be
+	// finished even when qmail-send is exiting after a lost spawner
+	// (shutdown finishes it): its todo/N goes now rather than after the
+	// next qmail-send has read its mark.
 	if mc.numtodo > 0 || s.lostConn && !m.direct {
 		if m.direct {
 			s.handBack(c, m)

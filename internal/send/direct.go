@@ -22,13 +22,15 @@ import (
 // Nothing a crash could lose: todo/N and mess/N were durable before
 // qmail-queue answered, and they are removed only after the delivery's
 // report, in qmail's order (todo/N and intd/N by qmail-clean, then the
-// message itself). A crash or kill in between leaves todo/N, which the
-// next qmail-send preprocesses afresh: the one recipient is delivered
-// again, as qmail redelivers a delivery whose D mark a crash lost. So does
-// an exit while qmail-clean cannot remove todo/N (it refuses or is gone):
-// the D mark of a direct message is only in memory. Only single-recipient
-// messages go direct, so no other recipient's finished delivery is ever
-// repeated.
+// message itself). A crash or kill in between leaves todo/N. Its D mark
+// is where qmail's would be safe from a killed process, in the page cache:
+// one record in lock/directdone (donemarks.go), written as the report is
+// read. A next qmail-send that finds it finishes the message without
+// delivering it again; one that does not (a crash of the machine lost the
+// write, or the delivery was still in flight) preprocesses todo/N afresh
+// and delivers again, as qmail redelivers a delivery whose D mark a crash
+// lost. Only single-recipient messages go direct, so no other recipient's
+// finished delivery is ever repeated.
 //
 // Every log line is qmail's, in qmail's order ("new msg", "info msg",
 // "starting delivery", "delivery", "end msg"). What an administrator can
@@ -220,6 +222,8 @@ func (s *sender) end(m *message) {
 	info := ""
 	if !m.direct {
 		info = s.q.Info(m.num)
+	} else {
+		s.marks.clear(m.num) // its todo/N is gone
 	}
 	s.retire(m.num, info, true)
 }

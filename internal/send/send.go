@@ -113,6 +113,7 @@ type sender struct {
 	todoDone      chan preparedBatch // where that batch arrives
 	hupPending    bool               // HUP came while a batch was in flight
 	mutex         *os.File           // lock/sendmutex, flocked while qmail-send runs
+	marks         *doneMarks         // lock/directdone; nil: no message goes direct
 	fs            *durable.FS        // nil: fsync each todo batch file (prepareBatch)
 	// directRetry: direct messages handed back to todo/ processing after
 	// a deferral, with the retry time their attempt earned (direct.go).
@@ -184,6 +185,10 @@ func newSender(ctx *prog.Context) (*sender, int) {
 	// kept in the sender, or the garbage collector would close the file
 	// and drop the lock.
 	s.mutex = mutex
+	if s.marks, err = openDoneMarks(s.q); err != nil {
+		s.logf("warning: unable to open lock/%s (%s); every message is preprocessed as qmail 1.03 does\n",
+			doneMarksName, oneLine(err.Error()))
+	}
 	files := [6]*os.File{}
 	for i := range files {
 		files[i] = ctx.File(i + 1)
@@ -271,6 +276,7 @@ func clamp(n int) int {
 
 func (s *sender) run() int {
 	defer s.mutex.Close()
+	defer s.marks.close()
 	s.trigger = make(chan struct{}, 1)
 	s.reports = make(chan report, 64)
 	s.todoDone = make(chan preparedBatch, 1)

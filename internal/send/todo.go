@@ -27,6 +27,7 @@ type message struct {
 	chans    [2]*msgChan
 	finishAt time.Time // when to retry finishing (bounce, cleanup)
 	direct   bool      // delivered straight from todo/N (direct.go)
+	ident    doneIdent // a direct message's files, for its D mark (donemarks.go)
 }
 
 func (m *message) done() bool { return m.chans[0] == nil && m.chans[1] == nil }
@@ -77,11 +78,15 @@ func (s *sender) scanTodo() {
 	}
 	s.todoBusy = true
 	rw, now := s.rw, s.now()
-	handedBack := make([]bool, len(batch))
+	items := make([]todoItem, len(batch))
 	for i, n := range batch {
-		_, handedBack[i] = s.directRetry[n]
+		items[i].n = n
+		_, items[i].handedBack = s.directRetry[n]
+		if id, ok := s.marks.delivered(n); ok {
+			items[i].delivered = &id
+		}
 	}
-	go func() { s.todoDone <- s.prepareBatch(batch, handedBack, rw, now) }()
+	go func() { s.todoDone <- s.prepareBatch(items, rw, now) }()
 }
 
 // todoFinished takes in a batch that scanTodo started. More left from this
@@ -97,6 +102,15 @@ func (s *sender) todoFinished(b preparedBatch) {
 		s.hupPending = false
 		s.reloadLocals()
 	}
+}
+
+// todoItem is one todo/N of a batch with what the main loop knows of it:
+// handed back after going direct, or marked done by an earlier
+// qmail-send (donemarks.go), with the identity its files had then.
+type todoItem struct {
+	n          uint64
+	handedBack bool
+	delivered  *doneIdent
 }
 
 // prepared is one todo message whose info and local/remote files are
@@ -127,18 +141,18 @@ type preparedBatch struct {
 // second the queue could take in (issue 8). It touches only the batch's
 // own files and read-only state (rw is not reloaded while a batch is in
 // flight), so it runs beside the main loop.
-func (s *sender) prepareBatch(ns []uint64, handedBack []bool, rw *rewrite.Rewriter, now time.Time) preparedBatch {
-	b := preparedBatch{preps: make([]prepared, len(ns)), dirFailed: map[string]bool{}}
+func (s *sender) prepareBatch(items []todoItem, rw *rewrite.Rewriter, now time.Time) preparedBatch {
+	b := preparedBatch{preps: make([]prepared, len(items)), dirFailed: map[string]bool{}}
 	var tok durable.Token
 	if s.fs != nil {
 		tok = s.fs.Begin()
 	}
 	var wg sync.WaitGroup
-	for i, n := range ns {
+	for i, it := range items {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b.preps[i] = s.prepareTodo(n, handedBack[i], rw, now, s.fs == nil)
+			b.preps[i] = s.prepareTodo(it, rw, now, s.fs == nil)
 		}()
 	}
 	wg.Wait()
@@ -229,17 +243,18 @@ func (s *sender) integrate(b preparedBatch) {
 // prepareTodo writes info/S/N and local/remote files for todo/N, and
 // fsyncs each if fsync is set (else prepareBatch makes them durable); or,
 // for a message to one recipient, writes nothing: it goes direct
-// (direct.go). A message handedBack after going direct is preprocessed,
+// (direct.go). A message handed back after going direct is preprocessed,
 // and its "new msg" and "info msg" lines, logged when it went direct, are
-// not logged again. It
-// runs in a goroutine of its own: it touches only message N's files and
-// read-only state (the rewriter), and returns its log lines instead of
-// writing them.
-func (s *sender) prepareTodo(n uint64, handedBack bool, rw *rewrite.Rewriter, now time.Time, fsync bool) (p prepared) {
+// not logged again; one an earlier qmail-send marked done is only
+// finished (its todo/N removed, its bounce sent). It runs in a goroutine
+// of its own: it touches only message N's files and read-only state (the
+// rewriter), and returns its log lines instead of writing them.
+func (s *sender) prepareTodo(it todoItem, rw *rewrite.Rewriter, now time.Time, fsync bool) (p prepared) {
+	n, handedBack := it.n, it.handedBack
 	p.n = n
 	logf := func(format string, a ...any) { p.logs = append(p.logs, fmt.Sprintf(format, a...)) }
 	todo := s.q.Todo(n)
-	data, err := plainfile.ReadFile(todo)
+	data, tst, err := plainfile.ReadFileStat(todo)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			logf("warning: unable to open %s\n", s.rel(todo))
@@ -263,6 +278,14 @@ func (s *sender) prepareTodo(n uint64, handedBack bool, rw *rewrite.Rewriter, no
 			return p
 		}
 	}
+	id := doneIdent{tst.Ino, tst.Mtim.Nano(), fi.ModTime().UnixNano()}
+	if it.delivered != nil && *it.delivered == id {
+		// Its one delivery was done before the last qmail-send stopped:
+		// nothing to log until "end msg", as for a message qmail finds
+		// preprocessed with every record marked D.
+		p.m, p.ok = &message{num: n, sender: env.Sender, birth: now, direct: true, ident: id}, true
+		return p
+	}
 	announce := func() {
 		if handedBack {
 			return // announced when it went direct
@@ -271,8 +294,9 @@ func (s *sender) prepareTodo(n uint64, handedBack bool, rw *rewrite.Rewriter, no
 		logf("info msg %d: bytes %d from <%s> qp %s uid %s\n",
 			n, fi.Size(), addr.LogSafe(env.Sender), addr.LogSafe(env.PID), addr.LogSafe(env.UID))
 	}
-	if !handedBack {
+	if !handedBack && s.marks != nil {
 		if m := prepareDirect(n, env, rw, now); m != nil {
+			m.ident = id
 			// Its one recipient is tried afresh: a bounce/N left by an
 			// earlier attempt that qmail-send exited or crashed before
 			// finishing would list a failure twice.
