@@ -50,14 +50,14 @@ func (s *sender) scanTodo() {
 	}
 	if len(s.todoPending) == 0 {
 		s.todoTriggered = false
-		entries, err := os.ReadDir(s.q.Path("todo"))
+		names, err := readNames(s.q.Path("todo"))
 		if err != nil {
 			s.logf("alert: unable to opendir todo, sleeping...\n")
 			s.todoAt = s.now().Add(retryTrouble)
 			return
 		}
-		for _, e := range entries {
-			if n, ok := queuefs.ParseNumber(e.Name()); ok {
+		for _, name := range names {
+			if n, ok := queuefs.ParseNumber(name); ok {
 				s.todoPending = append(s.todoPending, n)
 			}
 		}
@@ -87,6 +87,20 @@ func (s *sender) scanTodo() {
 		}
 	}
 	go func() { s.todoDone <- s.prepareBatch(items, rw, now) }()
+}
+
+// readNames lists a folder's names in the order the file system gives
+// them, as qmail-send's readdir does. os.ReadDir also sorted them and made
+// an entry of each: todo/ is read at every trigger and holds every
+// direct message in flight, hundreds under load, and the sort and the
+// entries were 1 % of a W1 run's CPU (perf, issue 8).
+func readNames(dir string) ([]string, error) {
+	f, err := plainfile.Open(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
 }
 
 // todoFinished takes in a batch that scanTodo started. More left from this
