@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"goqmail/internal/plainfile"
 	"goqmail/internal/prog"
 	"goqmail/internal/queuefs"
 )
@@ -95,7 +96,7 @@ func handle(q queuefs.Queue, req string) byte {
 }
 
 func unlink(path string) bool {
-	err := os.Remove(path)
+	err := plainfile.Remove(path)
 	return err == nil || errors.Is(err, fs.ErrNotExist)
 }
 

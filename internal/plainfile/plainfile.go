@@ -73,3 +73,21 @@ func ReadFileStat(path string) ([]byte, unix.Stat_t, error) {
 		}
 	}
 }
+
+// Remove removes a file (not a folder) with one unlink(2). os.Remove
+// tries rmdir(2) after any failed unlink, so each file that is already
+// gone cost it two system calls and two path walks; qmail-send and
+// qmail-clean remove several such files per message (the stale info,
+// local, remote and bounce files a direct message may not have; an
+// intd/N removed by the todo/N request before).
+func Remove(path string) error {
+	for {
+		err := unix.Unlink(path)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EINTR) {
+			return &os.PathError{Op: "remove", Path: path, Err: err}
+		}
+	}
+}

@@ -57,3 +57,32 @@ func currentUmask() os.FileMode {
 	}
 	return 0o777 &^ fi.Mode().Perm()
 }
+
+// TestRemove: a file goes; a missing one is fs.ErrNotExist; a folder
+// stays (Remove is for files).
+func TestRemove(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(p); err != nil {
+		t.Fatalf("Remove of a file: %v", err)
+	}
+	if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("file still there: %v", err)
+	}
+	if err := Remove(p); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Remove of a missing file: %v, want not-exist", err)
+	}
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(sub); err == nil {
+		t.Errorf("Remove of a folder succeeded")
+	}
+	if fi, err := os.Stat(sub); err != nil || !fi.IsDir() {
+		t.Errorf("folder gone: %v", err)
+	}
+}

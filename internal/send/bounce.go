@@ -11,6 +11,7 @@ import (
 
 	"goqmail/internal/addr"
 	"goqmail/internal/datefmt"
+	"goqmail/internal/plainfile"
 	"goqmail/internal/qq"
 )
 
@@ -122,7 +123,7 @@ func (s *sender) injectBounce(m *message) bool {
 }
 
 func (s *sender) removeBounce(p string) bool {
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := plainfile.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.logf("warning: unable to unlink %s\n", s.rel(p))
 		return false
 	}

@@ -3,10 +3,11 @@ package send
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"goqmail/internal/plainfile"
 )
 
 // The retirer removes the files of finished work — a channel file whose
@@ -154,7 +155,7 @@ func (s *sender) unlinkRetired(j retireJob) bool {
 	if j.path == "" {
 		return true // a direct message: no info file (direct.go)
 	}
-	err := os.Remove(j.path)
+	err := plainfile.Remove(j.path)
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return true
 	}

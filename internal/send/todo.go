@@ -287,7 +287,7 @@ func (s *sender) prepareTodo(it todoItem, rw *rewrite.Rewriter, now time.Time, f
 		return p
 	}
 	for _, f := range []string{s.q.Local(n), s.q.Remote(n), s.q.Info(n)} {
-		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := plainfile.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			logf("warning: unable to unlink %s; will try again later\n", s.rel(f))
 			return p
 		}
@@ -314,7 +314,7 @@ func (s *sender) prepareTodo(it todoItem, rw *rewrite.Rewriter, now time.Time, f
 			// Its one recipient is tried afresh: a bounce/N left by an
 			// earlier attempt that qmail-send exited or crashed before
 			// finishing would list a failure twice.
-			if err := os.Remove(s.q.Bounce(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := plainfile.Remove(s.q.Bounce(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				logf("warning: unable to unlink %s; will try again later\n", s.rel(s.q.Bounce(n)))
 				return p
 			}
