@@ -162,8 +162,9 @@ func (d *doneMarks) mark(n uint64, id doneIdent) error {
 	if d == nil {
 		return errors.New("no lock/" + doneMarksName)
 	}
-	if _, ok := d.slots[n]; ok {
-		return nil
+	if i, ok := d.slots[n]; ok {
+		// A record left for n whose files did not match: this one does.
+		return d.write(i, n, id)
 	}
 	i := d.size
 	if k := len(d.free); k > 0 {

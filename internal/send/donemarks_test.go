@@ -215,6 +215,15 @@ func TestDoneMarksSlots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Marked again with other files (a stale record kept by mistake),
+	// the record takes the new identity.
+	if err := d.mark(3, doneIdent{33, 4, 5}); err != nil {
+		t.Fatal(err)
+	}
+	rec := make([]byte, markSize)
+	if _, err := d.f.ReadAt(rec, 2*markSize); err != nil || rec[8] != 33 || rec[16] != 4 || rec[24] != 5 {
+		t.Errorf("slot 2 after marking 3 again: %v %v", rec, err)
+	}
 	d.clear(2)
 	if err := d.mark(9, doneIdent{9, 1, 2}); err != nil {
 		t.Fatal(err)
