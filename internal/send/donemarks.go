@@ -27,10 +27,10 @@ import (
 // todo/N is gone.
 //
 // The file is a table of 32-byte records, like lock/tcpto a record file
-// that its writer rewrites in place: the message number,
-// then todo/N's inode and modification time and mess/N's modification
-// time (nanoseconds), little-endian; all zero is a free slot. A record
-// is one write within one page, so a kill leaves it whole or not there.
+// that its writer rewrites in place: the message number, then todo/N's
+// inode and modification time and mess/N's modification time
+// (nanoseconds), little-endian; all zero is a free slot. A record is one
+// write within one page, so a kill leaves it whole or not there.
 // The message number alone would not do: the number is mess/N's inode,
 // which the file system gives to a new message once the old one is
 // removed, and a stale record taken for a new message would lose it. A
@@ -49,10 +49,12 @@ const doneMarksName = "directdone"
 
 const markSize = 32
 
-// markSlots is the table's least size, one page: more records than
-// deliveries at once (concurrencylocal and concurrencyremote, 120 at
-// most each, rarely all reported in one turn); past it the file grows.
-// The install writes it full of zeros, as qmail's writes lock/tcpto.
+// markSlots is the table's least size, one page of 128 records: a mark
+// lives from its delivery's report until qmail-clean has removed todo/N,
+// a pipe round trip later, so a page holds more marks than are usually
+// alive at once even with concurrencies of 100; past it the file grows
+// a record at a time. The install writes the page full of zeros, as
+// qmail's writes lock/tcpto.
 const markSlots = queuefs.DoneMarksSize / markSize
 
 // doneIdent is what identifies a direct message's files beside its number.
