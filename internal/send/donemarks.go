@@ -4,7 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"goqmail/internal/plainfile"
 	"goqmail/internal/queuefs"
@@ -133,19 +134,22 @@ func openDoneMarks(q queuefs.Queue) (*doneMarks, error) {
 
 // currentIdent is the identity of message n's files as they are now.
 func currentIdent(q queuefs.Queue, n uint64) (doneIdent, bool) {
-	tfi, err := os.Stat(q.Todo(n))
+	var todo unix.Stat_t
+	if unix.Stat(q.Todo(n), &todo) != nil {
+		return doneIdent{}, false
+	}
+	mess, err := os.Stat(q.Mess(n))
 	if err != nil {
 		return doneIdent{}, false
 	}
-	mfi, err := os.Stat(q.Mess(n))
-	if err != nil {
-		return doneIdent{}, false
-	}
-	st, ok := tfi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return doneIdent{}, false
-	}
-	return doneIdent{st.Ino, tfi.ModTime().UnixNano(), mfi.ModTime().UnixNano()}, true
+	return identOf(&todo, mess), true
+}
+
+// identOf is the identity of a message's files from the stat of todo/N
+// and of mess/N: the one way it is made, when a mark is written
+// (prepareTodo) and when it is checked (currentIdent).
+func identOf(todo *unix.Stat_t, mess os.FileInfo) doneIdent {
+	return doneIdent{todo.Ino, todo.Mtim.Nano(), mess.ModTime().UnixNano()}
 }
 
 // write puts one record in slot i.

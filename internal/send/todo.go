@@ -292,7 +292,7 @@ func (s *sender) prepareTodo(it todoItem, rw *rewrite.Rewriter, now time.Time, f
 			return p
 		}
 	}
-	id := doneIdent{tst.Ino, tst.Mtim.Nano(), fi.ModTime().UnixNano()}
+	id := identOf(&tst, fi)
 	if it.delivered != nil && *it.delivered == id {
 		// Its one delivery was done before the last qmail-send stopped:
 		// nothing to log until "end msg", as for a message qmail finds
