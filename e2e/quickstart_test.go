@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"goqmail/internal/testutil"
+	"goqmail/internal/timerslack"
 )
 
 // lockedBuffer is a bytes.Buffer safe for a process's output and the test.
@@ -121,6 +122,24 @@ func TestQuickStartAsUser(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// In user mode too the daemons qmail-start forks, the qmail-send it
+	// becomes and tcpserver's qmail-queue worker have a daemon's timer
+	// slack on every thread (timerslack: forked from a thread that has it).
+	daemonNames := map[string]bool{"qmail-send": true, "qmail-lspawn": true, "qmail-rspawn": true, "qmail-clean": true, "qmail-queue": true}
+	seen := map[string]bool{}
+	for pid, comm := range processesUnder(filepath.Join(top, "run", "bin") + "/") {
+		if !daemonNames[comm] {
+			continue
+		}
+		seen[comm] = true
+		if bad := threadsWithoutSlack(pid, timerslack.Daemon); bad != "" {
+			t.Errorf("%s (pid %d): threads without a slack of %v: %s", comm, pid, timerslack.Daemon, bad)
+		}
+	}
+	if len(seen) != len(daemonNames) {
+		t.Errorf("daemons running from run/bin: %v, want all of %v", seen, daemonNames)
+	}
+
 	// Ctrl-C: the script stops both daemons and exits 0.
 	syscall.Kill(cmd.Process.Pid, syscall.SIGINT)
 	select {
@@ -142,24 +161,34 @@ func TestQuickStartAsUser(t *testing.T) {
 
 // killRunning SIGKILLs every process whose executable lies under prefix
 // (a deleted one included), waiting up to 10 s for them to be gone.
+// processesUnder maps the processes running a binary whose path starts
+// with prefix to their names.
+func processesUnder(prefix string) map[int]string {
+	out := map[int]string{}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink("/proc/" + p.Name() + "/exe")
+		if err != nil || !strings.HasPrefix(exe, prefix) {
+			continue
+		}
+		comm, _ := os.ReadFile("/proc/" + p.Name() + "/comm")
+		out[pid] = strings.TrimSpace(string(comm))
+	}
+	return out
+}
+
 func killRunning(prefix string) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		found := false
-		procs, _ := os.ReadDir("/proc")
-		for _, p := range procs {
-			pid, err := strconv.Atoi(p.Name())
-			if err != nil {
-				continue
-			}
-			exe, err := os.Readlink("/proc/" + p.Name() + "/exe")
-			if err != nil || !strings.HasPrefix(exe, prefix) {
-				continue
-			}
-			found = true
+		procs := processesUnder(prefix)
+		for pid := range procs {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
-		if !found || time.Now().After(deadline) {
+		if len(procs) == 0 || time.Now().After(deadline) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)

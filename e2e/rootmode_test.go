@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"goqmail/internal/timerslack"
 )
 
 // TestRootModeDaemonsRunAsQmailUsers installs in root mode, as on a real
@@ -139,6 +141,37 @@ func TestRootModeDaemonsRunAsQmailUsers(t *testing.T) {
 			t.Errorf("the qmail-queue worker runs as uid %d euid %d (%v), want qmaild and qmailq", ruid, euid, err)
 		}
 	}
+	// Every thread of every daemon, the Go runtime's own among them, has
+	// a daemon's timer slack (timerslack): qmail-start and tcpserver set
+	// theirs as root and their children are born with it.
+	daemons := map[int]string{sendPid: "qmail-send", s.tcp.Process.Pid: "tcpserver", worker: "qmail-queue worker"}
+	for pid, comm := range kids {
+		if want[comm] != "" {
+			daemons[pid] = comm
+		}
+	}
+	for pid, name := range daemons {
+		if pid == 0 {
+			continue
+		}
+		if bad := threadsWithoutSlack(pid, timerslack.Daemon); bad != "" {
+			t.Errorf("%s (pid %d): threads without a slack of %v: %s", name, pid, timerslack.Daemon, bad)
+		}
+	}
+}
+
+// threadsWithoutSlack lists the threads of pid whose timer slack is not
+// want, with theirs ("" when none, or the process is gone).
+func threadsWithoutSlack(pid int, want time.Duration) string {
+	tids, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var bad []string
+	for _, d := range tids {
+		id, _ := strconv.Atoi(d.Name())
+		if got, err := timerslack.Of(id); err == nil && got != want {
+			bad = append(bad, fmt.Sprintf("%d:%v", id, got))
+		}
+	}
+	return strings.Join(bad, " ")
 }
 
 // procUIDs is a process's real and effective uid.

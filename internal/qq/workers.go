@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"goqmail/internal/prog"
+	"goqmail/internal/timerslack"
 )
 
 // Workers keeps one long-lived qmail-queue ("qmail-queue --worker",
@@ -217,7 +218,8 @@ func (p *pool) current() (*worker, error) {
 	cmd.Env = p.env
 	cmd.Dir = p.home
 	cmd.Stdin, cmd.Stderr = theirs, p.stderr
-	if err := cmd.Start(); err != nil {
+	// The worker is a daemon: it starts with a daemon's timer slack.
+	if err := timerslack.Start(cmd); err != nil {
 		c.Close()
 		return nil, err
 	}

@@ -32,6 +32,7 @@ import (
 
 	"goqmail/internal/ids"
 	"goqmail/internal/prog"
+	"goqmail/internal/timerslack"
 )
 
 type role struct {
@@ -41,6 +42,10 @@ type role struct {
 // Main is qmail-start. On success it does not return: it becomes
 // qmail-send.
 func Main(ctx *prog.Context) int {
+	// Every child is forked, and qmail-send exec'd, from this thread:
+	// with its timer slack raised they all start with it (timerslack).
+	runtime.LockOSThread()
+	timerslack.Raise()
 	// Kept until the exec: nothing closes them (raw descriptors).
 	holdLowFDs()
 	ctx.Env = withoutReexecFlag(ctx.Env) // not for the children or qmail-send

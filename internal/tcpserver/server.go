@@ -15,6 +15,7 @@ import (
 
 	"goqmail/internal/prog"
 	"goqmail/internal/qq"
+	"goqmail/internal/timerslack"
 )
 
 // Tcpserver is "tcpserver [opts] host port prog [args]" (spec §19.1):
@@ -30,6 +31,9 @@ func Tcpserver(ctx *prog.Context) int {
 		fmt.Fprintf(ctx.Stderr, "tcpserver: %s\n", msg)
 		return ctx.Usage(tcpserverUsage)
 	}
+	// A daemon's timer slack, for all our threads while we are root
+	// (before -u), and so for the programs we start (timerslack).
+	timerslack.Raise()
 	// Catch SIGTERM before -1 tells anyone we are listening.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
