@@ -258,8 +258,17 @@ func (s *FSSet) For(dir string) (*FS, error) {
 	if err := unix.Stat(dir, &st); err != nil {
 		return nil, err
 	}
+	return s.ForDev(dir, st.Dev)
+}
+
+// ForDev is For for a caller that has just stat'ed dir and found it on
+// the file system dev: a delivery stats its Maildir anyway, and a second
+// stat for the set would be one more system call per message. dev only
+// finds a known FS; an unknown one is opened through dir and filed under
+// the device of what was opened.
+func (s *FSSet) ForDev(dir string, dev uint64) (*FS, error) {
 	s.mu.Lock()
-	f, known := s.fss[st.Dev]
+	f, known := s.fss[dev]
 	full := len(s.fss) >= maxFSSet
 	s.mu.Unlock()
 	if known {
@@ -279,7 +288,6 @@ func (s *FSSet) For(dir string) (*FS, error) {
 	if err != nil && !errors.Is(err, ErrNoSyncfs) {
 		return nil, err
 	}
-	dev := st.Dev
 	if f != nil {
 		dev = f.dev
 	}

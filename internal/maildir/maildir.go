@@ -74,6 +74,7 @@ type file interface {
 	io.Writer
 	Sync() error
 	Close() error
+	Stat() (os.FileInfo, error)
 }
 
 type osFS struct{}
@@ -104,12 +105,19 @@ func DeliverGroup(g *durable.Group, dir string, prefix []byte, msg io.Reader) (s
 	if g == nil {
 		return Deliver(dir, prefix, msg)
 	}
-	var files *durable.FS
+	var rounds roundsFor
 	if g.FS != nil {
-		files, _ = g.FS.For(dir) // nil if dir is unreachable; deliver reports that
+		rounds = func(dir string, dev uint64) *durable.FS {
+			f, _ := g.FS.ForDev(dir, dev) // nil: fsync each file
+			return f
+		}
 	}
-	return deliver(groupFS{g: g}, files, dir, prefix, msg)
+	return deliver(groupFS{g: g}, rounds, dir, prefix, msg)
 }
+
+// roundsFor returns the syncfs rounds of the file system dev, which
+// holds the Maildir dir, or nil where each file is fsynced instead.
+type roundsFor func(dir string, dev uint64) *durable.FS
 
 // groupFS is osFS with folder fsyncs coalesced by a durable.Group.
 type groupFS struct {
@@ -124,17 +132,31 @@ func (f groupFS) SyncDir(p string) error { return f.g.SyncDir(p) }
 // already paranoia.
 const createTries = 5
 
-// deliver is Deliver through fsys; with files set, the file's data and
-// its new/ name are made durable by files' rounds, not by fsyncs.
-func deliver(fsys fs, files *durable.FS, dir string, prefix []byte, msg io.Reader) (string, error) {
-	var tok durable.Token
+// deliver is Deliver through fsys; where rounds gives the Maildir's file
+// system, the file's data and its new/ name are made durable by its
+// rounds, not by fsyncs.
+//
+// The folder is stat'ed once, by the check that it is one, and that stat
+// also picks the rounds; the message file, once open, is asked (fstat)
+// whether it is on that file system too. Three path lookups per
+// delivery had been one for the check, one for the set and one for the
+// file.
+func deliver(fsys fs, rounds roundsFor, dir string, prefix []byte, msg io.Reader) (string, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir+"/.", &st); err != nil {
+		return "", &Error{"chdir", dir, err}
+	} else if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return "", &Error{"chdir", dir, errors.New("not a directory")}
+	}
+	var (
+		files *durable.FS
+		tok   durable.Token
+	)
+	if rounds != nil {
+		files = rounds(dir, uint64(st.Dev))
+	}
 	if files != nil {
 		tok = files.Begin()
-	}
-	if fi, err := os.Stat(dir + "/."); err != nil {
-		return "", &Error{"chdir", dir, err}
-	} else if !fi.IsDir() {
-		return "", &Error{"chdir", dir, errors.New("not a directory")}
 	}
 	var (
 		name, tmp string
@@ -155,7 +177,7 @@ func deliver(fsys fs, files *durable.FS, dir string, prefix []byte, msg io.Reade
 	if err != nil {
 		return "", &Error{"create", tmp, err}
 	}
-	if files != nil && !onDevice(tmp, files.Dev()) {
+	if files != nil && !onDevice(f, files.Dev()) {
 		files = nil // tmp/ is another file system: fsync it, as Deliver does
 	}
 	fail := func(op string, err error) (string, error) {
@@ -211,10 +233,14 @@ func deliver(fsys fs, files *durable.FS, dir string, prefix []byte, msg io.Reade
 	return name, nil
 }
 
-// onDevice says whether the file at p is on the file system dev.
-func onDevice(p string, dev uint64) bool {
-	var st syscall.Stat_t
-	return syscall.Stat(p, &st) == nil && uint64(st.Dev) == dev
+// onDevice says whether the open file f is on the file system dev.
+func onDevice(f file, dev uint64) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && uint64(st.Dev) == dev
 }
 
 // readError marks an error of the message reader.

@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -155,6 +156,7 @@ func (f *faultFile) Sync() error {
 	}
 	return f.f.Sync()
 }
+func (f *faultFile) Stat() (os.FileInfo, error) { return f.f.Stat() }
 func (f *faultFile) Close() error {
 	err := f.f.Close()
 	if f.step == "close" {
@@ -295,7 +297,7 @@ func TestDeliverRoundFaults(t *testing.T) {
 			}
 			return nil
 		})
-		name, err := deliver(osFS{}, fs, dir, []byte("Delivered-To: x\n"), strings.NewReader("Subject: x\n\nbody\n"))
+		name, err := deliver(osFS{}, only(fs), dir, []byte("Delivered-To: x\n"), strings.NewReader("Subject: x\n\nbody\n"))
 		if c.failAt == 0 {
 			if err != nil || rounds != 2 {
 				t.Errorf("no fault: %v after %d rounds", err, rounds)
@@ -351,7 +353,7 @@ func TestDeliverRoundOtherDevice(t *testing.T) {
 	}
 	rounds, files, dirs := 0, 0, 0
 	other := durable.NewFSForTest(uint64(st.Dev)+1, func() error { rounds++; return nil })
-	name, err := deliver(countFS{files: &files, dirs: &dirs}, other, dir, []byte("Delivered-To: x\n"),
+	name, err := deliver(countFS{files: &files, dirs: &dirs}, only(other), dir, []byte("Delivered-To: x\n"),
 		strings.NewReader("Subject: x\n\nbody\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -365,10 +367,22 @@ func TestDeliverRoundOtherDevice(t *testing.T) {
 	// The same FS on the Maildir's own device: two rounds, no fsync.
 	rounds, files, dirs = 0, 0, 0
 	own := durable.NewFSForTest(uint64(st.Dev), func() error { rounds++; return nil })
-	if _, err := deliver(countFS{files: &files, dirs: &dirs}, own, dir, nil, strings.NewReader("x\n")); err != nil {
+	if _, err := deliver(countFS{files: &files, dirs: &dirs}, only(own), dir, nil, strings.NewReader("x\n")); err != nil {
 		t.Fatal(err)
 	}
 	if rounds != 2 || files != 0 || dirs != 0 {
 		t.Errorf("own device: %d rounds, %d file and %d folder fsyncs; want 2, 0, 0", rounds, files, dirs)
+	}
+}
+
+// only is rounds that give f whatever the folder, after checking that
+// deliver asks with the folder's own device.
+func only(f *durable.FS) roundsFor {
+	return func(dir string, dev uint64) *durable.FS {
+		var st syscall.Stat_t
+		if err := syscall.Stat(dir, &st); err != nil || uint64(st.Dev) != dev {
+			panic(fmt.Sprintf("rounds asked for %s on device %d; stat: %v, %d", dir, dev, err, st.Dev))
+		}
+		return f
 	}
 }
