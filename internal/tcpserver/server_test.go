@@ -85,26 +85,7 @@ func startTheirs(t *testing.T, env []string, args ...string) (int, *syncBuffer) 
 	cmd := exec.Command("tcpserver", append([]string{"-1"}, args...)...)
 	cmd.Env = env
 	cmd.Stderr = stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("tcpserver -1: %v %s", err, stderr)
-	}
-	port, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port, stderr
+	return startChild(t, cmd).port, stderr
 }
 
 // talk connects from the address from (to host:port), sends input and

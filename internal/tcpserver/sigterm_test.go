@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -41,40 +40,11 @@ func TestHelperTcpserver(t *testing.T) {
 
 // TestSIGTERM: SIGTERM makes tcpserver stop accepting and exit 0.
 func TestSIGTERM(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^TestHelperTcpserver$")
-	cmd.Env = append(os.Environ(), "GOQMAIL_TCPSERVER_HELPER=1",
-		"GOQMAIL_TCPSERVER_ARGS=-1|-R|-H|-l|0|127.0.0.1|0|echo|hi")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	port, perr := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil || perr != nil {
-		t.Fatalf("port line %q: %v %v", line, err, perr)
-	}
-	if got := talk(t, "", "127.0.0.1", port, ""); got != "hi\n" {
+	c := startChild(t, helperCmd(t, []string{"-1", "-R", "-H", "-l", "0", "127.0.0.1", "0", "echo", "hi"}))
+	if got := talk(t, "", "127.0.0.1", c.port, ""); got != "hi\n" {
 		t.Fatalf("got %q", got)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("tcpserver did not exit on SIGTERM")
-	}
+	c.terminate(t)
 }
 
 // TestDropPrivileges: -u and -g take effect after binding (root only;
@@ -83,31 +53,9 @@ func TestDropPrivileges(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to switch users")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^TestHelperTcpserver$")
-	cmd.Env = append(os.Environ(), "GOQMAIL_TCPSERVER_HELPER=1",
-		"GOQMAIL_TCPSERVER_ARGS=-1|-R|-H|-l|0|-u|65534|-g|65533|127.0.0.1|0|sh|-c|id -u; id -g; id -G")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	port, perr := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil || perr != nil {
-		t.Fatalf("port line %q: %v %v", line, err, perr)
-	}
-	if got := talk(t, "", "127.0.0.1", port, ""); got != "65534\n65533\n65533\n" {
+	c := startChild(t, helperCmd(t, []string{"-1", "-R", "-H", "-l", "0", "-u", "65534", "-g", "65533",
+		"127.0.0.1", "0", "sh", "-c", "id -u; id -g; id -G"}))
+	if got := talk(t, "", "127.0.0.1", c.port, ""); got != "65534\n65533\n65533\n" {
 		t.Fatalf("uid, gid, groups: %q", got)
 	}
 }
@@ -179,10 +127,8 @@ exit 0
 // loopback with fakeQueue as bin/qmail-queue (its files in dir); it and
 // its children are killed at cleanup if still running.
 type termServer struct {
-	cmd  *exec.Cmd
-	port int
-	dir  string
-	done chan error
+	*child
+	dir string
 }
 
 func startTermServer(t *testing.T) *termServer {
@@ -198,32 +144,8 @@ func startTermServer(t *testing.T) *termServer {
 	if err := os.WriteFile(filepath.Join(home, "bin", "qmail-queue"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "-test.run=^TestHelperTcpserver$")
-	cmd.Env = append(os.Environ(), "GOQMAIL_TCPSERVER_HELPER=1", "GOQMAIL_TCPSERVER_HOME="+home,
-		"GOQMAIL_TCPSERVER_ARGS=-1|-R|-H|-l|0|127.0.0.1|0|"+exe)
-	cmd.Stderr = os.Stderr
-	// A group of its own, so that cleanup stops fakeQueue too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ts := &termServer{cmd: cmd, dir: dir, done: make(chan error, 1)}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-ts.done
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	go func() { ts.done <- cmd.Wait() }()
-	port, perr := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil || perr != nil {
-		t.Fatalf("port line %q: %v %v", line, err, perr)
-	}
-	ts.port = port
-	return ts
+	cmd := helperCmd(t, []string{"-1", "-R", "-H", "-l", "0", "127.0.0.1", "0", exe}, "GOQMAIL_TCPSERVER_HOME="+home)
+	return &termServer{child: startChild(t, cmd), dir: dir}
 }
 
 // data dials and starts a message: DATA answered 354.
@@ -252,27 +174,6 @@ func (ts *termServer) dial(t *testing.T) (net.Conn, *bufio.Reader) {
 		t.Fatalf("greeting %q, %v", l, err)
 	}
 	return c, r
-}
-
-// term sends SIGTERM and waits for exit 0.
-func (ts *termServer) term(t *testing.T) {
-	t.Helper()
-	ts.cmd.Process.Signal(syscall.SIGTERM)
-	ts.exit(t)
-}
-
-// exit waits, at most 20 s, for exit 0.
-func (ts *termServer) exit(t *testing.T) {
-	t.Helper()
-	select {
-	case err := <-ts.done:
-		ts.done <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("exit: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("tcpserver did not exit on SIGTERM")
-	}
 }
 
 // waitFile waits, at most 20 s, for path to exist.
@@ -315,7 +216,7 @@ func queued(t *testing.T, dir string) []string {
 func TestSIGTERMIdleSession(t *testing.T) {
 	ts := startTermServer(t)
 	_, r := ts.dial(t)
-	ts.term(t)
+	ts.terminate(t)
 	if got := rest(t, r); got != "" {
 		t.Errorf("the idle client got %q", got)
 	}
@@ -389,7 +290,7 @@ func TestSIGTERMInData(t *testing.T) {
 	ts := startTermServer(t)
 	c, r := ts.data(t)
 	fmt.Fprint(c, "Subject: half\r\n\r\nthe first half\r\n")
-	ts.term(t)
+	ts.terminate(t)
 	if got := rest(t, r); got != "" {
 		t.Errorf("the client got %q", got)
 	}
