@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"goqmail/internal/testutil"
 )
 
 // Full-disk tests (hardening.md §3.5, G4). They mount small tmpfs file
@@ -19,53 +21,17 @@ import (
 // vanish with it even if it is killed, and nothing else on the machine
 // sees them.
 
-const (
-	mountNSEnv = "GOQMAIL_TEST_MOUNTNS"
-	binEnv     = "GOQMAIL_TEST_BIN"
-)
+// binEnv hands the goqmail binary built by the parent to the re-run.
+const binEnv = "GOQMAIL_TEST_BIN"
 
-// inMountNamespace makes the calling test run in a private mount
-// namespace. The first call re-runs just this test in a child process
-// unshared from the machine's mounts, reports its output and returns
-// false: the caller must return at once. In the child it returns true.
+// inMountNamespace is testutil.InMountNamespace with the goqmail binary
+// built once, by the parent, for the child too.
 func inMountNamespace(t *testing.T) bool {
 	t.Helper()
-	if os.Getuid() != 0 {
-		t.Skip("mounting a small file system needs root (CI runs as root)")
+	if p := os.Getenv(binEnv); p != "" {
+		buildOnce.Do(func() { binPath = p })
 	}
-	if os.Getenv(mountNSEnv) != "" {
-		if p := os.Getenv(binEnv); p != "" {
-			buildOnce.Do(func() { binPath = p })
-		}
-		return true
-	}
-	bin := binary(t) // build once, here, for the child too
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout=5m")
-	cmd.Env = append(os.Environ(), mountNSEnv+"=1", binEnv+"="+bin)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS, Setpgid: true}
-	var out strings.Builder
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-time.After(6 * time.Minute):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		err = <-done
-	}
-	t.Logf("in a private mount namespace:\n%s", out.String())
-	if err != nil || !strings.Contains(out.String(), "--- PASS: "+t.Name()) {
-		t.Fatalf("in a private mount namespace: %v", err)
-	}
-	return false
+	return testutil.InMountNamespace(t, func() []string { return []string{binEnv + "=" + binary(t)} })
 }
 
 // mountTmpfs mounts a tmpfs of size bytes on dir, its root owned by

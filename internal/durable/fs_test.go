@@ -3,12 +3,15 @@ package durable
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"goqmail/internal/testutil"
 )
 
 // TestFSReal: rounds of a real syncfs on the test's file system succeed
@@ -187,6 +190,56 @@ func TestFlushAfterSyncfs(t *testing.T) {
 		t.Error("no journal on this machine, and no fsync after syncfs")
 	}
 	t.Logf("journals %v: fsync after syncfs %v", journals, got)
+}
+
+// TestFlushAfterSyncfsExt4: on two small ext4 file systems made for the
+// test on loop devices (in a mount namespace of its own), the fsync after
+// syncfs is asked for without a journal and not with one, whatever the
+// machine's own disk is (TestFlushAfterSyncfs can check only that one).
+func TestFlushAfterSyncfsExt4(t *testing.T) {
+	for _, tool := range []string{"mkfs.ext4", "mount", "umount"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found", tool)
+		}
+	}
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		t.Skipf("no loop devices: %v", err)
+	}
+	if !testutil.InMountNamespace(t, nil) {
+		return
+	}
+	for _, journal := range []bool{false, true} {
+		img := filepath.Join(t.TempDir(), "ext4.img")
+		if err := os.WriteFile(img, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(img, 32<<20); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"-q", "-F"}
+		if !journal {
+			args = append(args, "-O", "^has_journal")
+		}
+		if out, err := exec.Command("mkfs.ext4", append(args, img)...).CombinedOutput(); err != nil {
+			t.Fatalf("mkfs.ext4 %v: %v\n%s", args, err, out)
+		}
+		dir := t.TempDir()
+		if out, err := exec.Command("mount", "-o", "loop", img, dir).CombinedOutput(); err != nil {
+			t.Fatalf("mount -o loop: %v\n%s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("umount", dir).Run() })
+		var st syscall.Stat_t
+		var sfs syscall.Statfs_t
+		if err := syscall.Stat(dir, &st); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Statfs(dir, &sfs); err != nil {
+			t.Fatal(err)
+		}
+		if got := flushAfterSyncfs(int64(sfs.Type), st.Dev); got == journal {
+			t.Errorf("ext4 with journal %v: fsync after syncfs %v, want %v", journal, got, !journal)
+		}
+	}
 }
 
 // TestOpenFSForOtherDevice: an FS is refused when one of the folders its
