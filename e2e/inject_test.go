@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -363,4 +364,81 @@ func freePort(t *testing.T) string {
 	p := l.Addr().String()
 	l.Close()
 	return p[strings.LastIndexByte(p, ':')+1:]
+}
+
+// TestRootInjectsIntoUserModeInstall: root runs the user-mode install's
+// sendmail (an administrator trying the quick start, a cron job as
+// root). Its qmail-queue acts as the install's owner, as the setuid bit
+// makes it qmailq in root mode, so the message is the queue owner's and
+// is delivered, where root's files were deferred forever ("message has
+// wrong owner"); the Received line still names the real caller, uid 0.
+// A third account, neither root nor the owner, cannot queue (the queue is
+// the owner's) and is told so, with nothing left behind.
+func TestRootInjectsIntoUserModeInstall(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root, with an install owned by another account")
+	}
+	home, uid, gid := userModeInstall(t)
+	s := start(t, home, uid, gid)
+	env := []string{"PATH=/usr/bin:/bin", "USER=root"}
+	code, out := runAs(t, -1, -1, env, "To: someone@localhost\nSubject: from root\n\nhello\n",
+		filepath.Join(home, "bin", "sendmail"), "-t")
+	if code != 0 {
+		t.Fatalf("sendmail -t as root: exit %d: %s", code, out)
+	}
+	n := strings.TrimPrefix(s.expectLog("new msg *"), "new msg ")
+	if info := s.expectLog("info msg " + n + ": bytes *"); !strings.HasSuffix(info, " uid 0") {
+		t.Errorf("info line %q: want the real caller, uid 0", info)
+	}
+	s.expectLog("starting delivery 1: msg " + n + " to local someone@" + ldom)
+	s.expectLog("delivery 1: success: did_1+0+0/")
+	s.expectLog("end msg " + n)
+	_, msg := waitFile(t, filepath.Join(home, "alias", "Maildir", "new"))
+	if !strings.Contains(msg, "\nReceived: (qmail ") || !strings.Contains(msg, " invoked by uid 0); ") ||
+		!strings.HasSuffix(msg, "\nSubject: from root\n\nhello\n") {
+		t.Errorf("message:\n%s", msg)
+	}
+
+	// tcpserver run by root (no -u) for the same install: its qmail-smtpd
+	// sessions queue through the long-lived qmail-queue worker, which
+	// acts as the owner the same way.
+	_, port := startTCPServer(t, home, -1, -1, nil, filepath.Join(home, "bin", "qmail-smtpd"))
+	c := dial(t, port)
+	c.reply()
+	c.expect("HELO client.example", "250 localhost")
+	c.send("sender@example.org", "someone@localhost", "Subject: via root's tcpserver\n\nhello\n")
+	c.expect("QUIT", "221 localhost")
+	n = strings.TrimPrefix(s.expectLog("new msg *"), "new msg ")
+	s.expectLog("info msg " + n + ": bytes *")
+	s.expectLog("starting delivery 2: msg " + n + " to local someone@localhost")
+	s.expectLog("delivery 2: success: did_1+0+0/")
+
+	// Someone else: neither root nor the owner.
+	other, otherGID, ok := otherAccount(uid)
+	if !ok {
+		t.Log("no third account to try")
+		return
+	}
+	code, out = runAs(t, other, otherGID, env, "To: someone@localhost\n\nx\n", filepath.Join(home, "bin", "sendmail"), "-t")
+	if code == 0 || !strings.Contains(out, "qq ") {
+		t.Errorf("sendmail -t as uid %d: exit %d, %q; want a qq error", other, code, out)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(home, "queue", "todo")); len(ents) != 0 {
+		t.Errorf("todo/ holds %d entries after a refused injection", len(ents))
+	}
+}
+
+// otherAccount is a system account that is neither root nor uid: daemon
+// (1) or bin (2) on Debian.
+func otherAccount(uid int) (int, int, bool) {
+	for _, name := range []string{"daemon", "bin"} {
+		if u, err := user.Lookup(name); err == nil {
+			n, _ := strconv.Atoi(u.Uid)
+			g, _ := strconv.Atoi(u.Gid)
+			if n > 0 && n != uid {
+				return n, g, true
+			}
+		}
+	}
+	return 0, 0, false
 }

@@ -76,6 +76,9 @@ func Main(ctx *prog.Context) int {
 	if len(ctx.Args) == 2 && ctx.Args[1] == "--worker" {
 		return Worker(ctx)
 	}
+	if code := becomeOwner(ctx.Home); code != ExitOK {
+		return code
+	}
 	msg := ctx.File(0)
 	env := ctx.File(1)
 	if msg == nil || env == nil {

@@ -36,6 +36,9 @@ import (
 // time, as qmail compiles them in); if that fails, each message tries
 // again and gets qmail-queue's exit code for it.
 func Worker(ctx *prog.Context) int {
+	if code := becomeOwner(ctx.Home); code != ExitOK {
+		return code
+	}
 	opt := Options{}
 	if theIDs, err := ids.Load(ctx.Home); err == nil {
 		opt.IDs = theIDs
