@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"fmt"
 	"goqmail/internal/testutil"
+	"goqmail/internal/testutil/accounts"
 	"net"
 	"net/textproto"
 	"os"
@@ -68,7 +69,7 @@ func tempHome(t *testing.T) string {
 	os.Chmod(dir, 0o755)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	if os.Getuid() == 0 {
-		testutil.ReleaseQmailAccounts(t, dir) // a root-mode install may make them here
+		accounts.Release(t, dir) // a root-mode install may make them here
 	}
 	return filepath.Join(dir, "qmail")
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"goqmail/internal/prog"
-	"goqmail/internal/testutil"
+	"goqmail/internal/testutil/accounts"
 )
 
 // testPrograms stands in for the dispatcher's names: some of each mode.
@@ -39,7 +39,7 @@ func openBase(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	if os.Getuid() == 0 {
-		testutil.ReleaseQmailAccounts(t, dir) // a root-mode install may make them here
+		accounts.Release(t, dir) // a root-mode install may make them here
 	}
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)

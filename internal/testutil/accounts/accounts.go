@@ -1,4 +1,8 @@
-package testutil
+// Package accounts is for tests that install in root mode: it gives
+// qmail's system accounts back a lasting home when such a test ends. It is
+// apart from testutil because it needs package ids, whose own tests use
+// testutil.
+package accounts
 
 import (
 	"os/exec"
@@ -14,7 +18,7 @@ import (
 // (alias's is its alias folder).
 const qmailHome = "/var/qmail"
 
-// ReleaseQmailAccounts is for a test that installs in root mode under the
+// Release is for a test that installs in root mode under the
 // temporary folder base. When qmail's accounts are missing, as on a fresh
 // CI machine, the install creates them with their homes in that install,
 // under base, which the test then removes: the machine would be left with
@@ -24,7 +28,7 @@ const qmailHome = "/var/qmail"
 // gets the home qmail's installation gives it (/var/qmail, alias
 // /var/qmail/alias); the folders are not made. Accounts whose home is
 // elsewhere, another test's for one, are left alone.
-func ReleaseQmailAccounts(t testing.TB, base string) {
+func Release(t testing.TB, base string) {
 	t.Helper()
 	base = filepath.Clean(base)
 	t.Cleanup(func() {
