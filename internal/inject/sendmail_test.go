@@ -110,8 +110,8 @@ func TestPredateDatemailMailsubj(t *testing.T) {
 		t.Errorf("predate: %d %q", code, out)
 	}
 	code, out, _ = runWrapper(t, Predate, home, []string{"predate", "/bin/sh", "-c", "exit 7"}, nil, "")
-	if code != 7 {
-		t.Errorf("predate exit %d, want the child's 7", code)
+	if code != 7 || out != "" {
+		t.Errorf("predate: exit %d, output %q; want the child's 7 and nothing", code, out)
 	}
 	code, _, stderr := runWrapper(t, Predate, home, []string{"predate"}, nil, "")
 	if code != 100 || stderr != "predate: usage: predate child\n" {

@@ -88,22 +88,6 @@ func gidOf(g group, id *ids.IDs) int {
 	return id.GidQmail
 }
 
-func roleName(r role) string {
-	switch r {
-	case roleAlias:
-		return ids.AliasUser
-	case roleQmaill:
-		return ids.LogUser
-	case roleQmailq:
-		return ids.QueueUser
-	case roleQmailr:
-		return ids.RemoteUser
-	case roleQmails:
-		return ids.SendUser
-	}
-	return "root"
-}
-
 func dir(path string, owner role, mode uint32) node {
 	return node{path: path, kind: kDir, owner: owner, mode: mode}
 }
