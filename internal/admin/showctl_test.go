@@ -78,7 +78,7 @@ locals:
 Mail for localhost is delivered locally.
 Mail for mail.example.com is delivered locally.
 
-maxrcpt: (Default.) qmail-smtpd accepts at most 0 recipients per message (0 means no limit).
+maxrcpt: (Default.) qmail-smtpd accepts at most 100000 recipients per message (0 means no limit).
 
 me: My name is mail.example.com.
 

@@ -126,9 +126,11 @@
 //     8-bit bytes then needs the SMTPUTF8 parameter on MAIL and must be
 //     valid UTF-8, else "553 ... (#5.6.7)". Without the file, 8-bit
 //     addresses pass unchecked, as in qmail.
-//   - control/maxrcpt (a number, 0 = no limit, the default, as qmail):
-//     recipients beyond it get "452 sorry, too many recipients (#4.5.3)"
-//     (RFC 5321 §4.5.3.1.10), and the message goes to those accepted.
+//   - control/maxrcpt (a number; 0 = no limit, as qmail; without the
+//     file 100000, so that no client can grow a session's memory without
+//     bound, hardening.md G7): recipients beyond it get "452 sorry, too
+//     many recipients (#4.5.3)" (RFC 5321 §4.5.3.1.10), and the message
+//     goes to those accepted.
 //   - control/rcptcheck (a number, 0 = off, the default, as qmail): a
 //     recipient that is local after qmail-send's rewriting (locals,
 //     percenthack, virtualdomains) and for which local delivery would

@@ -19,7 +19,7 @@ type extConfig struct {
 
 	enhanced bool // control/enhancedstatuscodes nonzero
 	smtputf8 bool // control/smtputf8 nonzero
-	maxRcpt  int  // control/maxrcpt; 0 = no limit
+	maxRcpt  int  // control/maxrcpt (default defaultMaxRcpt); 0 = no limit
 
 	// rcptCheck is set when control/rcptcheck is nonzero and the
 	// controls it needs could be read: unknown local recipients get 550.
@@ -32,6 +32,17 @@ type extConfig struct {
 	// authNoTLS is $FORCETLS="0": AUTH is offered without TLS too.
 	authNoTLS bool
 }
+
+// defaultMaxRcpt bounds the recipients of one transaction when
+// control/maxrcpt does not exist. qmail 1.03 has no bound: a client may
+// send RCPT after RCPT, each one kept in memory until DATA, until the
+// session's memory runs out (a million cost about 90 MB here).
+// hardening.md G7 asks that no input make a session grow without bound;
+// 100000 keeps one transaction's recipients to about 10 MB and is far
+// above what RFC 5321 asks a server to take (100) and what other MTAs
+// allow by default (Postfix 1000, Exim 50000). An administrator who wants
+// qmail's behaviour writes 0 into control/maxrcpt.
+const defaultMaxRcpt = 100000
 
 // loadExt reads the extension switches (doc.go says what each does).
 func (c *config) loadExt(d *control.Dir, ctx *prog.Context) error {
@@ -52,7 +63,7 @@ func (c *config) loadExt(d *control.Dir, ctx *prog.Context) error {
 		return err
 	}
 	c.ext.smtputf8 = n != 0
-	if c.ext.maxRcpt, err = d.Int("maxrcpt", 0); err != nil {
+	if c.ext.maxRcpt, err = d.Int("maxrcpt", defaultMaxRcpt); err != nil {
 		return err
 	}
 	if c.ext.maxRcpt < 0 {
