@@ -45,8 +45,21 @@ func (l *lockedBuffer) String() string {
 // the daemons to an account itself; run as anyone else, tcpserver once
 // died on -g ("unable to set gid: permission denied") and the quick
 // start served nothing. The script's `go build` is stood in for by a
-// copy of the binary this test run built.
+// copy of the binary this test run built. Closing the terminal (SIGHUP)
+// stops it too: the daemons run in sessions of their own, and once a
+// closed terminal left them running, port taken, with no script to stop
+// them.
 func TestQuickStartAsUser(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		sig  syscall.Signal
+	}{{"Ctrl-C", syscall.SIGINT}, {"terminal closed", syscall.SIGHUP}} {
+		t.Run(c.name, func(t *testing.T) { quickStart(t, c.sig) })
+	}
+}
+
+// quickStart is TestQuickStartAsUser, stopped by sig.
+func quickStart(t *testing.T, sig syscall.Signal) {
 	bin := binary(t)
 	acct := testutil.Unprivileged(t)
 	top := tempHome(t)
@@ -140,19 +153,22 @@ func TestQuickStartAsUser(t *testing.T) {
 		t.Errorf("daemons running from run/bin: %v, want all of %v", seen, daemonNames)
 	}
 
-	// Ctrl-C: the script stops both daemons and exits 0.
-	syscall.Kill(cmd.Process.Pid, syscall.SIGINT)
+	// The signal: the script stops every daemon and exits 0.
+	syscall.Kill(cmd.Process.Pid, sig)
 	select {
 	case err := <-exited:
 		if err != nil {
 			t.Errorf("script ended with %v\n%s", err, out.String())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("script still running 30 s after SIGINT\n%s", out.String())
+		t.Fatalf("script still running 30 s after %v\n%s", sig, out.String())
 	}
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
 		t.Errorf("%s still answers after the script stopped", addr)
+	}
+	if left := processesUnder(filepath.Join(top, "run", "bin") + "/"); len(left) != 0 {
+		t.Errorf("still running after %v: %v", sig, left)
 	}
 	if testing.Verbose() {
 		fmt.Print(out.String())

@@ -54,7 +54,7 @@ setsid "$home/bin/tcpserver" -v -R -H -l localhost $drop \
 tcp_pid=$!
 
 stop() {
-	trap - INT TERM EXIT PIPE
+	trap - HUP INT TERM EXIT PIPE
 	# Signal the daemons before printing anything: if our output was a
 	# pipe whose reader died with the same Ctrl-C, an echo kills us.
 	kill -TERM "$tcp_pid" "$send_pid" 2>/dev/null || true
@@ -65,7 +65,7 @@ stop() {
 	echo "Stopped. The mail is still in $home/alias/Maildir/new/."
 	exit 0
 }
-trap stop INT TERM EXIT PIPE
+trap stop HUP INT TERM EXIT PIPE
 
 sleep 1
 cat <<MSG
