@@ -90,11 +90,21 @@ func (ch *channel) nextDue() (time.Time, bool) {
 }
 
 // nextRetry is qmail's schedule: birth + (isqrt(now-birth) + skip)^2.
+//
+// A birth in the future means the clock went back since the message was
+// queued. qmail then schedules birth + skip², so the message waits until
+// the clock has caught up with its birth and then some: an hour set back
+// stalls the queue for an hour. goqmail counts such a message as born now
+// (hardening.md §3.11, as Postfix corrects file times from the future):
+// its next attempt is skip² seconds away, as a new message's second.
+// A forward jump is left as qmail has it: attempts come due sooner, and a
+// jump past queuelifetime makes messages give up after one more attempt,
+// which is what a clock that really moved on means.
 func nextRetry(birth, now time.Time, c int) time.Time {
-	age := now.Sub(birth).Seconds()
-	if age < 0 {
-		age = 0
+	if birth.After(now) {
+		birth = now
 	}
+	age := now.Sub(birth).Seconds()
 	n := math.Floor(math.Sqrt(math.Floor(age))) + skip[c]
 	return birth.Add(time.Duration(n*n) * time.Second)
 }

@@ -27,7 +27,10 @@ func TestRetrySchedule(t *testing.T) {
 		want int
 	}{
 		{0, 0, 100}, {100, 0, 400}, {400, 0, 900}, {899, 0, 1521}, {900, 0, 1600},
-		{0, 1, 400}, {400, 1, 1600}, {1600, 1, 3600}, {-50, 0, 100},
+		{0, 1, 400}, {400, 1, 1600}, {1600, 1, 3600},
+		// The clock went back 50 s or a day: counted from now, not from the
+		// future birth (qmail would wait for the clock to catch up).
+		{-50, 0, -50 + 100}, {-86400, 1, -86400 + 400},
 	} {
 		got := nextRetry(birth, birth.Add(time.Duration(c.age)*time.Second), c.ch)
 		if d := got.Sub(birth); d != time.Duration(c.want)*time.Second {
