@@ -156,6 +156,12 @@ func (f *fsck) checkAbandoned(n uint64, m *fsckMsg) {
 			action{would: "left for qmail-send, which removes it when it is 36 hours old"})
 		return
 	}
+	if queuefs.BeingWritten(mess.path) {
+		// Old by the clock, yet a qmail-queue holds it: the clock jumped.
+		f.report(mess.path, fmt.Sprintf("neither todo/%d nor info/%s, %s old by the clock, but a qmail-queue is still writing it",
+			n, queuefs.Sub(n), ageText(age)), action{would: "left alone"})
+		return
+	}
 	f.report(mess.path, what, action{would: "-f would remove it, as qmail-send does after 36 hours", fn: func() (string, error) {
 		if m[kIntd] != nil {
 			if err := f.remove(m[kIntd].path); err != nil {

@@ -315,6 +315,26 @@ func TestQfsck(t *testing.T) {
 			line := fmt.Sprintf("info/%s: neither local nor remote file nor todo/%d: delivered but not cleaned up; left for qmail-send, which finishes it when it starts", queuefs.Sub(n), n)
 			return fsckWant{report: []string{line}, fixed: []string{line}, again: []string{line}}
 		}},
+		{"old by the clock but still being written", func(x *fx) fsckWant {
+			n := x.mess("Received: x\n\nbody\n")
+			x.age(x.q.Mess(n), 40*time.Hour) // the clock jumped forward while qmail-queue wrote
+			f, err := os.OpenFile(x.q.Mess(n), os.O_WRONLY, 0)
+			if err != nil {
+				panic(err)
+			}
+			if err := queuefs.LockWriting(f); err != nil {
+				panic(err)
+			}
+			line := fmt.Sprintf("mess/%s: neither todo/%d nor info/%s, 40h0m0s old by the clock, but a qmail-queue is still writing it; left alone",
+				queuefs.Sub(n), n, queuefs.Sub(n))
+			return fsckWant{report: []string{line}, fixed: []string{line}, again: []string{line},
+				after: func(t *testing.T) {
+					t.Cleanup(func() { f.Close() }) // held through the check after -f too
+					if !x.exists("mess/" + queuefs.Sub(n)) {
+						t.Error("a message still being written was removed")
+					}
+				}}
+		}},
 		{"abandoned injections", func(x *fx) fsckWant {
 			young := x.mess("Received: x\n\nbody\n")
 			x.age(x.q.Mess(young), 2*time.Hour+3*time.Second)

@@ -81,7 +81,8 @@ func inode(f *os.File) (uint64, error) {
 }
 
 // newMess makes the message file, named mess/S/N with N its inode
-// number, and returns it open for writing (its fsync, after the message
+// number, locked as being written (queuefs.LockWriting) from before it
+// has its name until the job closes it, and returns it open for writing (its fsync, after the message
 // is written, writes the inode with its link; see newIntd): unnamed in a
 // spread folder and then named, or else as qmail does, pid/PID.TIME.K linked to
 // mess/S/N and the pid/ name removed.
@@ -94,6 +95,10 @@ func (j *job) newMess() (*os.File, int) {
 		}
 		j.num = n
 		f.Chmod(0o644)
+		if queuefs.LockWriting(f) != nil {
+			f.Close()
+			return nil, ExitPid
+		}
 		mess := j.q.Mess(n)
 		err = name(f, mess)
 		if err == nil {
@@ -132,6 +137,11 @@ func (j *job) newMessPid() (*os.File, int) {
 	}
 	j.num = n
 	pf.Chmod(0o644)
+	if queuefs.LockWriting(pf) != nil {
+		pf.Close()
+		os.Remove(pidPath)
+		return nil, ExitPid
+	}
 	mess := j.q.Mess(n)
 	if err := os.Link(pidPath, mess); err != nil {
 		pf.Close()

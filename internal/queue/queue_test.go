@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -253,5 +254,57 @@ func TestRoundFailureCleansUp(t *testing.T) {
 		Options{PID: 1, UID: 5, IDs: rootIDs(), FS: ok})
 	if code != ExitOK || len(queued(t, q)) != 1 {
 		t.Errorf("exit %d, %d queued; want 0 and 1", code, len(queued(t, q)))
+	}
+}
+
+// TestMessageLockedWhileWritten: the message file is locked as being
+// written (queuefs.LockWriting) from its creation until qmail-queue is
+// done with it, on both ways of making it, so that no sweep takes it for
+// debris however old the clock makes it look.
+func TestMessageLockedWhileWritten(t *testing.T) {
+	home, q := newHome(t)
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(home, pr, strings.NewReader("Fa\x00Tb\x00\x00"), Options{PID: 1, UID: 5, IDs: rootIDs()})
+	}()
+	// A pipe write returns once Run has read it: the file exists by then.
+	if _, err := pw.Write([]byte("Subject: x\n\n")); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(q.Dir, "mess", "*", "*"))
+	if len(files) != 1 {
+		t.Fatalf("mess files while writing: %v", files)
+	}
+	if !queuefs.BeingWritten(files[0]) {
+		t.Error("the message file is not locked while qmail-queue writes it")
+	}
+	pw.Write([]byte("body\n"))
+	pw.Close()
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Fatalf("exit %d", code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("qmail-queue did not finish")
+	}
+	if queuefs.BeingWritten(files[0]) {
+		t.Error("the message file is still locked after qmail-queue finished")
+	}
+
+	// qmail's way (pid/ file linked to mess/S/N), where unnamed files
+	// cannot be made.
+	j := &job{q: q, now: fixed, pid: 77}
+	f, code := j.newMessPid()
+	if code != ExitOK {
+		t.Fatalf("newMessPid: exit %d", code)
+	}
+	if !queuefs.BeingWritten(j.mess) {
+		t.Error("a message file made through pid/ is not locked")
+	}
+	f.Close()
+	if queuefs.BeingWritten(j.mess) {
+		t.Error("still locked after close")
 	}
 }

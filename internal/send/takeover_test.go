@@ -173,6 +173,18 @@ func TestTakeOverQmail103Queue(t *testing.T) {
 	s3old := fx.Mess(queuefixture.Received(3, 1, date), body("s3old"))
 	fx.Intd(s3old, queuefixture.Envelope(1, 3, "s3@example.org", "s3@example.com"))
 	fx.Age(fx.SplitPath("mess", s3old), old, old)
+	// S2 again, 40 hours old by the clock but still held by a live
+	// qmail-queue (the clock jumped forward while it wrote): kept.
+	s2live := fx.Mess(queuefixture.Received(4, 1, date), body("s2live"))
+	fx.Age(fx.SplitPath("mess", s2live), old, old)
+	live, err := os.OpenFile(fx.SplitPath("mess", s2live), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if err := queuefs.LockWriting(live); err != nil {
+		t.Fatal(err)
+	}
 	// S1 debris: a pid file of a qmail-queue that died long ago.
 	pidDebris := filepath.Join(home, "queue", "pid", "999.1700000000.1")
 	os.WriteFile(pidDebris, nil, 0o644)
@@ -272,6 +284,9 @@ func TestTakeOverQmail103Queue(t *testing.T) {
 	}
 	if !exist(q.Mess(s2new)) {
 		t.Errorf("a fresh mess file without todo was removed (qmail-queue may still be writing it)")
+	}
+	if !exist(q.Mess(s2live)) {
+		t.Errorf("a mess file 40 hours old by the clock but still being written was removed")
 	}
 	for _, m := range []uint64{s2old, s2new, s3old} {
 		for _, x := range append(l.lines, l2.lines...) {

@@ -508,7 +508,9 @@ func (s *sender) loadMessage(n uint64) {
 }
 
 // sweepMess removes mess files that qmail-queue abandoned: older than 36
-// hours by atime, with neither info nor todo (spec §1.4).
+// hours by atime, with neither info nor todo (spec §1.4), and not held by
+// a qmail-queue that is still writing (queuefs.BeingWritten: after a
+// forward jump of the clock, age alone would take a live message).
 func (s *sender) sweepMess(now time.Time) {
 	for sub := 0; sub < queuefs.Split; sub++ {
 		dir := s.q.Path("mess", strconv.Itoa(sub))
@@ -534,6 +536,9 @@ func (s *sender) sweepMess(now time.Time) {
 			}
 			if exists(s.q.Info(n)) || exists(s.q.Todo(n)) {
 				continue
+			}
+			if queuefs.BeingWritten(filepath.Join(dir, e.Name())) {
+				continue // old by the clock, but a qmail-queue still writes it
 			}
 			s.cleanRequest("foop/" + strconv.FormatUint(n, 10))
 		}
