@@ -40,6 +40,8 @@ every run script that starts a goqmail program; keep the rest of the line.
 
 What bounds input instead:
   - control/databytes (or DATABYTES from tcprules) limits message size;
+  - control/maxrcpt (100000 without the file; 0 is qmail's no limit)
+    limits the recipients of one SMTP message;
   - every program reads lines and fields with fixed limits of its own, so
     an endless command line or header cannot grow memory without bound;
   - control/timeoutsmtpd, timeoutremote and timeoutconnect bound time;
