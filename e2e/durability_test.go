@@ -30,30 +30,37 @@ import (
 //   - qmail-lspawn's in-process Maildir deliveries: each file's data is
 //     durable before its link into new/, and as many new/ names are
 //     durable as successes qmail-send has logged.
+//   - qmail-send's preprocessing: info/N and local/N (remote/N) durable,
+//     data and names, before qmail-clean removes todo/N.
 
 var (
-	straceLine = regexp.MustCompile(`^(\d+) +(\w+)\((.*)\) += (-?\d+|\?)`)
+	straceLine = regexp.MustCompile(`^(\d+) +(\w+)\((.*)\) += (-?\d+|\?)(?:<([^>]*)>)?`)
 	fdArg      = regexp.MustCompile(`^(-?\d+)<([^>]*)>`)
 	quoted     = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
 )
 
 // durability is the model: a sequence number per event, and what each
-// file and name last needed and last got. Descriptors are told apart by
-// number alone, which holds because one process (qmail-queue, or the
-// worker) is the only one with queue files open: other processes' calls
-// are recognised by strace's path for the descriptor (-y) and ignored.
+// file and name last needed and last got. Open files are known by the
+// path strace prints for their descriptor (-y), which tells apart the
+// files of all the traced processes ("#INODE" for an unnamed one); a link
+// through /proc/self/fd/N goes by descriptor number, which holds because
+// only the one process that writes the queue (qmail-queue, or the worker)
+// makes such links.
 type durability struct {
 	seq      int
-	start    int            // when the call being replayed began
-	queue    string         // the folder watched (the queue, a Maildir); nothing outside it counts
-	fds      map[int]*inode // by descriptor (one process writes the queue)
+	start    int    // when the call being replayed began
+	queue    string // the folder watched (the queue, a Maildir); nothing outside it counts
+	byKey    map[string]*inode
+	isDir    map[string]bool
+	fdKey    map[int]string // descriptor → key, for /proc/self/fd/N
 	byPath   map[string]*inode
 	nameMade map[string]int // path → when its name was made
-	dirSync  map[string]int // folder → its last fsync
-	syncfs   int            // the last syncfs
+	dirSync  map[string]int // folder → when its last fsync began
+	syncfs   int            // when the last syncfs began
 	problems []string
 	commits  []string // committed names (todo/N, new/NAME), in order
 	onLink   func(d *durability, to string, n *inode)
+	onUnlink func(d *durability, path string) // nil: nothing to check
 	// concurrent: the commits are not done one after the other (Maildir
 	// deliveries at once), so done is checked by counting.
 	concurrent bool
@@ -65,8 +72,8 @@ type inode struct {
 }
 
 func newDurability(queue string, onLink func(d *durability, to string, n *inode)) *durability {
-	return &durability{queue: queue, onLink: onLink, fds: map[int]*inode{}, byPath: map[string]*inode{},
-		nameMade: map[string]int{}, dirSync: map[string]int{}}
+	return &durability{queue: queue, onLink: onLink, byKey: map[string]*inode{}, isDir: map[string]bool{},
+		fdKey: map[int]string{}, byPath: map[string]*inode{}, nameMade: map[string]int{}, dirSync: map[string]int{}}
 }
 
 func (d *durability) dataDurable(n *inode) bool {
@@ -118,7 +125,7 @@ func (d *durability) replay(t *testing.T, trace string, doneAt func(call, args, 
 			continue
 		}
 		d.start = start
-		d.event(m[2], m[3], m[4], l)
+		d.event(m[2], m[3], m[4], m[5], l)
 		if !doneAt(m[2], m[3], m[4]) {
 			continue
 		}
@@ -151,7 +158,7 @@ func (d *durability) replay(t *testing.T, trace string, doneAt func(call, args, 
 
 func (d *durability) inQueue(p string) bool { return strings.HasPrefix(p, d.queue+"/") }
 
-func (d *durability) event(call, args, ret, line string) {
+func (d *durability) event(call, args, ret, retKey, line string) {
 	fdOf := func() (int, string) {
 		m := fdArg.FindStringSubmatch(args)
 		if m == nil {
@@ -163,47 +170,41 @@ func (d *durability) event(call, args, ret, line string) {
 	paths := quoted.FindAllStringSubmatch(args, -1)
 	switch call {
 	case "openat":
-		if ret == "-1" || len(paths) == 0 {
+		if ret == "-1" || len(paths) == 0 || !d.inQueue(paths[0][1]) {
 			return
 		}
 		p := paths[0][1]
 		fd, _ := strconv.Atoi(ret)
-		if !d.inQueue(p) {
-			return // another process's file: only one process writes the queue
-		}
 		switch {
-		case strings.Contains(args, "O_TMPFILE"):
-			d.fds[fd] = &inode{}
 		case strings.Contains(args, "O_DIRECTORY"):
-			d.fds[fd] = nil // a folder
+			d.isDir[retKey] = true
+		case strings.Contains(args, "O_TMPFILE"):
+			d.byKey[retKey] = &inode{}
 		case strings.Contains(args, "O_CREAT"):
 			n := &inode{}
-			d.fds[fd], d.byPath[p], d.nameMade[p] = n, n, d.seq
+			d.byKey[retKey], d.byPath[p], d.nameMade[p] = n, n, d.seq
 		default:
-			d.fds[fd] = d.byPath[p]
+			d.byKey[retKey] = d.byPath[p]
 		}
-	case "close":
-		if fd, p := fdOf(); ret == "0" && d.inQueue(p+"/") {
-			delete(d.fds, fd)
-		}
+		d.fdKey[fd] = retKey
 	case "write", "pwrite64", "writev":
-		fd, p := fdOf()
-		if n := d.fds[fd]; n != nil && d.inQueue(p) {
-			n.lastWrite = d.seq
+		if _, k := fdOf(); d.byKey[k] != nil {
+			d.byKey[k].lastWrite = d.seq
 		}
 	case "fsync", "fdatasync":
-		fd, p := fdOf()
-		if !d.inQueue(p + "/") {
-			return
-		}
-		if n, ok := d.fds[fd]; ok && n != nil {
+		_, k := fdOf()
+		if d.isDir[k] {
+			d.dirSync[k] = d.start
+		} else if n := d.byKey[k]; n != nil {
 			n.lastSync = d.start
-		} else if ok {
-			d.dirSync[p] = d.start
 		}
 	case "syncfs":
 		if _, p := fdOf(); ret == "0" && (d.inQueue(p+"/") || strings.HasPrefix(d.queue, p+"/")) {
 			d.syncfs = d.start
+		}
+	case "unlink", "unlinkat":
+		if ret == "0" && len(paths) > 0 && d.inQueue(paths[0][1]) && d.onUnlink != nil {
+			d.onUnlink(d, paths[0][1])
 		}
 	case "linkat", "link":
 		if ret != "0" || len(paths) < 2 {
@@ -216,7 +217,7 @@ func (d *durability) event(call, args, ret, line string) {
 		var n *inode
 		if fdPath, ok := strings.CutPrefix(from, "/proc/self/fd/"); ok {
 			fd, _ := strconv.Atoi(fdPath)
-			n = d.fds[fd]
+			n = d.byKey[d.fdKey[fd]]
 		} else {
 			n = d.byPath[from]
 		}
@@ -268,9 +269,44 @@ func maildirCommit(d *durability, to string, n *inode) {
 	d.commits = append(d.commits, to)
 }
 
+// preprocessed checks qmail-send's preprocessing when qmail-clean removes
+// todo/N: the info file and the local and remote files it wrote for N
+// must be durable, data and names, or a power cut loses the message (its
+// todo/N gone, its recipients not yet written down). A message delivered
+// straight from todo/ has none and is not counted.
+func preprocessed(d *durability, path string) {
+	if filepath.Base(filepath.Dir(path)) != "todo" {
+		return
+	}
+	num := filepath.Base(path)
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil {
+		return
+	}
+	sub := strconv.FormatUint(n%23, 10)
+	found := false
+	for _, kind := range []string{"info", "local", "remote"} {
+		p := filepath.Join(d.queue, kind, sub, num)
+		f := d.byPath[p]
+		if f == nil {
+			continue
+		}
+		found = true
+		if !d.dataDurable(f) {
+			d.problems = append(d.problems, "todo/"+num+" removed before the data of "+kind+"/"+sub+"/"+num+" is durable")
+		}
+		if !d.nameDurable(p) {
+			d.problems = append(d.problems, "todo/"+num+" removed before "+kind+"/"+sub+"/"+num+" is a durable name")
+		}
+	}
+	if found {
+		d.commits = append(d.commits, path)
+	}
+}
+
 // TestCommitsDurable replays a one-shot qmail-queue, tcpserver's
-// qmail-queue worker (the path of every SMTP message) and the daemons
-// delivering into a Maildir, each under strace.
+// qmail-queue worker (the path of every SMTP message), and the daemons
+// delivering into a Maildir and preprocessing, each under strace.
 func TestCommitsDurable(t *testing.T) {
 	if _, err := exec.LookPath("strace"); err != nil {
 		t.Skip("strace not found")
@@ -286,7 +322,7 @@ func TestCommitsDurable(t *testing.T) {
 	}
 	straceArgs := func(trace string) []string {
 		return []string{"-f", "-y", "-qq", "-o", trace, "-e",
-			"trace=openat,write,pwrite64,writev,fsync,fdatasync,syncfs,link,linkat,close,exit_group"}
+			"trace=openat,write,pwrite64,writev,fsync,fdatasync,syncfs,link,linkat,unlink,unlinkat,exit_group"}
 	}
 
 	t.Run("qmail-queue", func(t *testing.T) {
@@ -376,7 +412,7 @@ func TestCommitsDurable(t *testing.T) {
 		cmd := exec.Command("strace", append(straceArgs(trace), filepath.Join(bin, "qmail-start"), "./Maildir/", "cat")...)
 		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // qmail-start takes the owner's ids itself
-		var log strings.Builder
+		var log lockedBuffer
 		cmd.Stdout = &log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -388,7 +424,6 @@ func TestCommitsDurable(t *testing.T) {
 			<-exited
 		}()
 		newDir := filepath.Join(home, "alias", "Maildir", "new")
-		before, _ := os.ReadDir(newDir)
 		for i := range 3 {
 			code, out := runAs(t, uid, gid, []string{"PATH=" + bin + ":/usr/bin:/bin"},
 				fmt.Sprintf("To: someone@localhost\nSubject: durable %d\n\nbody\n", i), filepath.Join(bin, "qmail-inject"))
@@ -396,13 +431,19 @@ func TestCommitsDurable(t *testing.T) {
 				t.Fatalf("qmail-inject: %d %s", code, out)
 			}
 		}
+		// Until every delivery qmail-send started has been logged, at
+		// least the three and all in new/ (messages of the subtests
+		// before are delivered too): the TERM below ends strace as well.
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			if ents, _ := os.ReadDir(newDir); len(ents) >= len(before)+3 {
+			l := log.String()
+			ents, _ := os.ReadDir(newDir)
+			ok := strings.Count(l, ": success: did_")
+			if ok >= 3 && ok == len(ents) && ok == strings.Count(l, "starting delivery ") {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("3 messages not delivered in 30 s")
+				t.Fatalf("deliveries not all logged in 30 s (%d in new/):\n%s", len(ents), l)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -420,10 +461,57 @@ func TestCommitsDurable(t *testing.T) {
 			return call == "write" && strings.HasPrefix(args, "0<pipe:") && strings.Contains(args, ": success: did_")
 		})
 		t.Logf("%d system calls replayed, %d successes logged, commits %v", d.seq, d.done, d.commits)
-		// Stopped by TERM once three are in new/: more may have been
-		// delivered, and the last ones not yet logged.
-		if d.done < 3 || len(d.commits) < d.done || len(d.problems) != 0 {
+		if d.done < 3 || len(d.commits) != d.done || len(d.problems) != 0 {
 			t.Errorf("%d successes, commits %v, problems:\n%s", d.done, d.commits, strings.Join(d.problems, "\n"))
+		}
+	})
+
+	// qmail-send preprocessing messages with two recipients (one
+	// recipient goes straight from todo/): info/N and local/N durable
+	// before qmail-clean removes todo/N.
+	t.Run("preprocess", func(t *testing.T) {
+		trace := filepath.Join(dir, "preprocess.trace")
+		bin := filepath.Join(home, "bin")
+		cmd := exec.Command("strace", append(straceArgs(trace), filepath.Join(bin, "qmail-start"), "./Maildir/", "cat")...)
+		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		var log lockedBuffer
+		cmd.Stdout = &log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		defer func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}()
+		for i := range 3 {
+			code, out := runAs(t, uid, gid, []string{"PATH=" + bin + ":/usr/bin:/bin"},
+				fmt.Sprintf("To: one@localhost, two@localhost\nSubject: two %d\n\nbody\n", i), filepath.Join(bin, "qmail-inject"))
+			if code != 0 {
+				t.Fatalf("qmail-inject: %d %s", code, out)
+			}
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for strings.Count(log.String(), "end msg ") < 3 {
+			if time.Now().After(deadline) {
+				t.Fatalf("3 messages not done in 30 s:\n%s", log.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			t.Fatal("qmail-start under strace did not stop on TERM")
+		}
+		d := newDurability(queue, func(*durability, string, *inode) {})
+		d.onUnlink = preprocessed
+		d.replay(t, trace, func(string, string, string) bool { return false })
+		t.Logf("%d system calls replayed, preprocessed %v", d.seq, d.commits)
+		if len(d.commits) < 3 || len(d.problems) != 0 {
+			t.Errorf("preprocessed %v, problems:\n%s", d.commits, strings.Join(d.problems, "\n"))
 		}
 	})
 }
