@@ -402,35 +402,55 @@ func TestCommitsDurable(t *testing.T) {
 		}
 	})
 
+	// daemonsTraced starts qmail-start (logger cat) under strace; stop
+	// sends TERM, which ends strace too, and waits.
+	daemonsTraced := func(t *testing.T, trace string) (*lockedBuffer, func()) {
+		bin := filepath.Join(home, "bin")
+		cmd := exec.Command("strace", append(straceArgs(trace), filepath.Join(bin, "qmail-start"), "./Maildir/", "cat")...)
+		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // qmail-start takes the owner's ids itself
+		log := &lockedBuffer{}
+		cmd.Stdout = log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		t.Cleanup(func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		})
+		return log, func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(15 * time.Second):
+				t.Fatal("qmail-start under strace did not stop on TERM")
+			}
+		}
+	}
+	// inject queues n messages made from format (with the number), as
+	// the install's owner, by qmail-inject (not traced).
+	inject := func(t *testing.T, n int, format string) {
+		bin := filepath.Join(home, "bin")
+		for i := range n {
+			code, out := runAs(t, uid, gid, []string{"PATH=" + bin + ":/usr/bin:/bin"},
+				fmt.Sprintf(format, i), filepath.Join(bin, "qmail-inject"))
+			if code != 0 {
+				t.Fatalf("qmail-inject: %d %s", code, out)
+			}
+		}
+	}
+
 	// qmail-lspawn delivering into a Maildir in-process (syncfs rounds
 	// shared by the deliveries at hand): each file is durable before its
 	// link into new/, and the link before qmail-send logs the success it
 	// was told of.
 	t.Run("maildir", func(t *testing.T) {
 		trace := filepath.Join(dir, "maildir.trace")
-		bin := filepath.Join(home, "bin")
-		cmd := exec.Command("strace", append(straceArgs(trace), filepath.Join(bin, "qmail-start"), "./Maildir/", "cat")...)
-		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // qmail-start takes the owner's ids itself
-		var log lockedBuffer
-		cmd.Stdout = &log
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		defer func() {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}()
+		log, stop := daemonsTraced(t, trace)
 		newDir := filepath.Join(home, "alias", "Maildir", "new")
-		for i := range 3 {
-			code, out := runAs(t, uid, gid, []string{"PATH=" + bin + ":/usr/bin:/bin"},
-				fmt.Sprintf("To: someone@localhost\nSubject: durable %d\n\nbody\n", i), filepath.Join(bin, "qmail-inject"))
-			if code != 0 {
-				t.Fatalf("qmail-inject: %d %s", code, out)
-			}
-		}
+		inject(t, 3, "To: someone@localhost\nSubject: durable %d\n\nbody\n")
 		// Until every delivery qmail-send started has been logged, at
 		// least the three and all in new/ (messages of the subtests
 		// before are delivered too): the TERM below ends strace as well.
@@ -447,12 +467,7 @@ func TestCommitsDurable(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			t.Fatal("qmail-start under strace did not stop on TERM")
-		}
+		stop()
 		d := newDurability(filepath.Join(home, "alias", "Maildir"), maildirCommit)
 		d.concurrent = true
 		d.replay(t, trace, func(call, args, ret string) bool {
@@ -471,28 +486,8 @@ func TestCommitsDurable(t *testing.T) {
 	// before qmail-clean removes todo/N.
 	t.Run("preprocess", func(t *testing.T) {
 		trace := filepath.Join(dir, "preprocess.trace")
-		bin := filepath.Join(home, "bin")
-		cmd := exec.Command("strace", append(straceArgs(trace), filepath.Join(bin, "qmail-start"), "./Maildir/", "cat")...)
-		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		var log lockedBuffer
-		cmd.Stdout = &log
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		defer func() {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}()
-		for i := range 3 {
-			code, out := runAs(t, uid, gid, []string{"PATH=" + bin + ":/usr/bin:/bin"},
-				fmt.Sprintf("To: one@localhost, two@localhost\nSubject: two %d\n\nbody\n", i), filepath.Join(bin, "qmail-inject"))
-			if code != 0 {
-				t.Fatalf("qmail-inject: %d %s", code, out)
-			}
-		}
+		log, stop := daemonsTraced(t, trace)
+		inject(t, 3, "To: one@localhost, two@localhost\nSubject: two %d\n\nbody\n")
 		deadline := time.Now().Add(30 * time.Second)
 		for strings.Count(log.String(), "end msg ") < 3 {
 			if time.Now().After(deadline) {
@@ -500,12 +495,7 @@ func TestCommitsDurable(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			t.Fatal("qmail-start under strace did not stop on TERM")
-		}
+		stop()
 		d := newDurability(queue, func(*durability, string, *inode) {})
 		d.onUnlink = preprocessed
 		d.replay(t, trace, func(string, string, string) bool { return false })
