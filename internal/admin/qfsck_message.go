@@ -163,6 +163,12 @@ func (f *fsck) checkAbandoned(n uint64, m *fsckMsg) {
 		return
 	}
 	f.report(mess.path, what, action{would: "-f would remove it, as qmail-send does after 36 hours", fn: func() (string, error) {
+		// Looked at again at the moment of removal, lock first: a
+		// qmail-queue that finished since the scan (it was not writing at
+		// this check) has made todo/N by then if it committed.
+		if queuefs.BeingWritten(mess.path) || fileExists(f.q.Todo(n)) || fileExists(f.q.Info(n)) {
+			return "left alone: it is being written or was committed since the check", nil
+		}
 		if m[kIntd] != nil {
 			if err := f.remove(m[kIntd].path); err != nil {
 				return "", err
@@ -173,4 +179,10 @@ func (f *fsck) checkAbandoned(n uint64, m *fsckMsg) {
 		}
 		return "removed", nil
 	}})
+}
+
+// fileExists says whether p names anything (a dangling name included).
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }

@@ -534,11 +534,15 @@ func (s *sender) sweepMess(now time.Time) {
 			if !ok || now.Sub(time.Unix(st.Atim.Sec, st.Atim.Nsec)) <= staleMess {
 				continue
 			}
-			if exists(s.q.Info(n)) || exists(s.q.Todo(n)) {
-				continue
-			}
+			// The lock first: a qmail-queue not writing it now has
+			// finished, and made todo/N before that if it committed
+			// (asked the other way round, a commit and close between the
+			// two checks would be missed).
 			if queuefs.BeingWritten(filepath.Join(dir, e.Name())) {
 				continue // old by the clock, but a qmail-queue still writes it
+			}
+			if exists(s.q.Info(n)) || exists(s.q.Todo(n)) {
+				continue
 			}
 			s.cleanRequest("foop/" + strconv.FormatUint(n, 10))
 		}
