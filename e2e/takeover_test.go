@@ -30,7 +30,7 @@ func (s *server) collect(allow *regexp.Regexp, want ...string) []string {
 		select {
 		case line, ok := <-s.log:
 			if !ok {
-				s.t.Fatalf("log ended; still waiting for %v; saw %q", missing, got)
+				s.t.Fatalf("log ended (%s); still waiting for %v; saw %q (all lines: %q)", s.sendExit(), missing, got, s.lines)
 			}
 			s.lines = append(s.lines, line)
 			if strings.HasPrefix(line, "status: ") {
@@ -186,5 +186,21 @@ func TestTakeOverQmail103QueueEndToEnd(t *testing.T) {
 		"--- Below this line is a copy of the message.\n\nReturn-Path: <sender@localhost>\n"+
 		queuefixture.Received(1732, 1004, date)+body("bounced")) {
 		t.Errorf("bounce:\n%s", m)
+	}
+}
+
+// sendExit says how qmail-start (qmail-send) ended, waiting up to 5 s:
+// for a test whose log ended early.
+func (s *server) sendExit() string {
+	if s.send == nil || s.send.Process == nil {
+		return "not started"
+	}
+	done := make(chan struct{})
+	go func() { s.send.Wait(); close(done) }()
+	select {
+	case <-done:
+		return "qmail-send: " + s.send.ProcessState.String()
+	case <-time.After(5 * time.Second):
+		return "qmail-send still running"
 	}
 }
