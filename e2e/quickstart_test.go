@@ -7,6 +7,7 @@ import (
 	netsmtp "net/smtp"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -83,7 +84,15 @@ func quickStart(t *testing.T, sig syscall.Signal) {
 	if os.Getuid() == 0 {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(acct.UID), Gid: uint32(acct.GID)}
 	}
-	if err := cmd.Start(); err != nil {
+	// A signal ignored here (go test run under nohup) would be ignored by
+	// the script too, and a shell cannot trap a signal it was started
+	// with ignored: as the terminal's child it gets the default. Caught
+	// here while it starts, the signal is the default in the child.
+	caught := make(chan os.Signal, 1)
+	signal.Notify(caught, sig)
+	err = cmd.Start()
+	signal.Stop(caught)
+	if err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
