@@ -81,11 +81,17 @@ func inode(f *os.File) (uint64, error) {
 }
 
 // newMess makes the message file, named mess/S/N with N its inode
-// number, locked as being written (queuefs.LockWriting) from before it
-// has its name until the job closes it, and returns it open for writing (its fsync, after the message
+// number, and returns it open for writing (its fsync, after the message
 // is written, writes the inode with its link; see newIntd): unnamed in a
 // spread folder and then named, or else as qmail does, pid/PID.TIME.K linked to
 // mess/S/N and the pid/ name removed.
+//
+// Either way the file is locked as being written (queuefs.LockWriting)
+// from before it has its name until the job closes it, so that no sweep
+// takes it for debris after a forward jump of the clock. A file system
+// that refuses the lock (flock on NFS without a lock daemon: ENOLCK) does
+// not stop the message: its file is judged by age alone, as qmail 1.03
+// judges every one.
 func (j *job) newMess() (*os.File, int) {
 	if f := newUnnamed(j.spreadFolder()); f != nil {
 		n, err := inode(f)
@@ -95,10 +101,7 @@ func (j *job) newMess() (*os.File, int) {
 		}
 		j.num = n
 		f.Chmod(0o644)
-		if queuefs.LockWriting(f) != nil {
-			f.Close()
-			return nil, ExitPid
-		}
+		queuefs.LockWriting(f) // refused: judged by age alone (newMess)
 		mess := j.q.Mess(n)
 		err = name(f, mess)
 		if err == nil {
@@ -137,11 +140,7 @@ func (j *job) newMessPid() (*os.File, int) {
 	}
 	j.num = n
 	pf.Chmod(0o644)
-	if queuefs.LockWriting(pf) != nil {
-		pf.Close()
-		os.Remove(pidPath)
-		return nil, ExitPid
-	}
+	queuefs.LockWriting(pf) // refused: judged by age alone (newMess)
 	mess := j.q.Mess(n)
 	if err := os.Link(pidPath, mess); err != nil {
 		pf.Close()
