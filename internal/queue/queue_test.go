@@ -266,11 +266,13 @@ func TestMessageLockedWhileWritten(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(home, pr, strings.NewReader("Fa\x00Tb\x00\x00"), Options{PID: 1, UID: 5, IDs: rootIDs()})
+		code := Run(home, pr, strings.NewReader("Fa\x00Tb\x00\x00"), Options{PID: 1, UID: 5, IDs: rootIDs()})
+		pr.Close() // a Run that ended early must not leave the writes below waiting
+		done <- code
 	}()
 	// A pipe write returns once Run has read it: the file exists by then.
 	if _, err := pw.Write([]byte("Subject: x\n\n")); err != nil {
-		t.Fatal(err)
+		t.Fatalf("qmail-queue ended before reading the message: %v (exit %d)", err, <-done)
 	}
 	files, _ := filepath.Glob(filepath.Join(q.Dir, "mess", "*", "*"))
 	if len(files) != 1 {
