@@ -378,11 +378,21 @@ func TestCommitsDurable(t *testing.T) {
 			}
 		}
 		defer stop()
-		port, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil {
-			t.Fatalf("tcpserver's port: %v", err)
+		portc := make(chan string, 1)
+		go func() {
+			line, _ := bufio.NewReader(out).ReadString('\n')
+			portc <- strings.TrimSpace(line)
+		}()
+		var port string
+		select {
+		case port = <-portc:
+		case <-time.After(20 * time.Second):
+			t.Fatal("tcpserver under strace printed no port in 20 s")
 		}
-		c := dial(t, strings.TrimSpace(port))
+		if port == "" {
+			t.Fatal("tcpserver under strace printed no port")
+		}
+		c := dial(t, port)
 		c.reply()
 		c.expect("HELO client.example", "250 localhost")
 		for i := range 3 {
