@@ -306,7 +306,10 @@ func inject(t *testing.T, port string, tokens []string, sizes []int, acked []ato
 func killLoop(t *testing.T, sup *supervisor, rng *rand.Rand, min int, injecting chan struct{}) []string {
 	var kills []string
 	done := false
-	hardStop := time.Now().Add(150 * time.Second)
+	// A bound on the loop that grows with the kills asked for (a soak's
+	// -crash.kills=300 needs more than the 150 s that CI's 20 do: a kill
+	// of idle daemons and their restart take about 1.5 s).
+	hardStop := time.Now().Add(max(150*time.Second, time.Duration(min)*2500*time.Millisecond))
 	for (!done || len(kills) < min) && time.Now().Before(hardStop) {
 		select {
 		case <-injecting:
