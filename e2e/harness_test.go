@@ -166,7 +166,7 @@ func (s *server) expectLog(want string) string {
 		select {
 		case line, ok := <-s.log:
 			if !ok {
-				s.t.Fatalf("log ended waiting for %q; saw %q", want, s.lines)
+				s.t.Fatalf("log ended (%s) waiting for %q; saw %q", s.sendExit(), want, s.lines)
 			}
 			s.lines = append(s.lines, line)
 			if strings.HasPrefix(line, "status: ") {
