@@ -42,12 +42,19 @@ type role struct {
 // Main is qmail-start. On success it does not return: it becomes
 // qmail-send.
 func Main(ctx *prog.Context) int {
+	// Kept until the exec: nothing closes them (raw descriptors). First
+	// of all: whatever opens a file before (timerslack.Raise reads and
+	// writes /proc) may start the runtime's poller, whose epoll and event
+	// descriptors would then take free numbers among 3-6, and becomeSend
+	// puts qmail-send's pipes there; a poll of the runtime between that
+	// and the exec then fails and the process dies with exit 2, silently
+	// (descriptor 2 is no longer standard error). Raise ran first from
+	// 2026-12-02 to 12-03 and qmail-start died so in about one CI run in four.
+	holdLowFDs()
 	// Every child is forked, and qmail-send exec'd, from this thread:
 	// with its timer slack raised they all start with it (timerslack).
 	runtime.LockOSThread()
 	timerslack.Raise()
-	// Kept until the exec: nothing closes them (raw descriptors).
-	holdLowFDs()
 	ctx.Env = withoutReexecFlag(ctx.Env) // not for the children or qmail-send
 	dd := "./Mailbox"
 	var logger []string
