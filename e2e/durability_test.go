@@ -370,6 +370,11 @@ func TestCommitsDurable(t *testing.T) {
 		exited := make(chan struct{})
 		go func() { cmd.Wait(); close(exited) }()
 		stop := func() {
+			select {
+			case <-exited:
+				return // reaped: its group's number may belong to someone else by now
+			default:
+			}
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			select {
 			case <-exited:
@@ -427,6 +432,11 @@ func TestCommitsDurable(t *testing.T) {
 		exited := make(chan struct{})
 		go func() { cmd.Wait(); close(exited) }()
 		t.Cleanup(func() {
+			select {
+			case <-exited:
+				return // stopped: its group's number may belong to someone else by now
+			default:
+			}
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-exited
 		})

@@ -30,7 +30,7 @@ func becomeOwner(home string) int {
 		return ExitOK
 	}
 	id, err := ids.Load(home)
-	if err != nil || !id.UserMode || id.Qmailq == 0 {
+	if err != nil || !id.UserMode { // a user-mode install is never root's (ids.Load)
 		return ExitOK // root mode: the setuid bit did it; Run reports a bad home
 	}
 	if syscall.Setgroups(nil) != nil ||

@@ -2,8 +2,11 @@ package smtpd
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
+
+	"goqmail/internal/control"
 )
 
 // TestHostileInput: each hostile input gets a clear reply or a closed
@@ -76,4 +79,18 @@ func TestManyRecipients(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMaxRcptDefaultShown: qmail-showctl's default for control/maxrcpt
+// (control.Files) is the one qmail-smtpd applies.
+func TestMaxRcptDefaultShown(t *testing.T) {
+	for _, f := range control.Files {
+		if f.Name == "maxrcpt" {
+			if f.Default != strconv.Itoa(defaultMaxRcpt) {
+				t.Errorf("control.Files says maxrcpt defaults to %q, qmail-smtpd applies %d", f.Default, defaultMaxRcpt)
+			}
+			return
+		}
+	}
+	t.Error("control.Files has no maxrcpt")
 }
